@@ -1,0 +1,172 @@
+"""A batched greedy-decoding engine on PyTorch/transformers for any Rank1 checkpoint.
+
+Requests are sorted by length and run in batches: left padding, one prefill, then decoding with a KV
+cache. A sequence leaves the batch (its cache rows are dropped) as soon as it is done, so the rest run
+faster. When a request asks for ``answer_token_ids``, a sequence that ends on a stop word stays for one
+more step: the stop word is fed through the cache and the logits of those ids at the answer position are
+returned — the answer step costs one decode step, not a second prefill.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, DynamicCache
+
+from ..scoring import ends_with
+from .base import EngineCapabilities, GenerationRequest, GenerationResult
+
+LOGGER = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class _Sequence:
+    """Decoding state of one request inside a batch."""
+
+    request: GenerationRequest
+    output_ids: list[int] = field(default_factory=list)
+    generation_logits: list[np.ndarray] = field(default_factory=list)
+    answer_logits: np.ndarray | None = None
+    awaiting_answer: bool = False  # ended on a stop word; the next step reads the answer logits
+
+    def result(self) -> GenerationResult:
+        logits = np.stack(self.generation_logits) if self.request.return_generation_logits else None
+        return GenerationResult(list(self.output_ids), logits, self.answer_logits)
+
+
+class TorchEngine:
+    """Greedy generation for Qwen2 / Llama / Mistral causal LMs (local folder or hub id)."""
+
+    def __init__(
+        self,
+        model_name_or_path: str | Path,
+        *,
+        dtype: str = "float32",
+        device: str = "cpu",
+        max_batch_size: int = 64,
+        max_context_tokens: int | None = None,
+        attn_implementation: str = "sdpa",
+    ) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        self.device = torch.device(device)
+        self.max_batch_size = max_batch_size
+        self.model = AutoModelForCausalLM.from_pretrained(
+            str(model_name_or_path), dtype=DTYPES[dtype], attn_implementation=attn_implementation
+        ).to(self.device)
+        self.model.eval()
+        # transformers renamed `past_key_values` to `cache` in 5.x; accept both generations of the API.
+        forward_parameters = inspect.signature(self.model.forward).parameters
+        self._cache_argument = "cache" if "cache" in forward_parameters else "past_key_values"
+        model_context = int(getattr(self.model.config, "max_position_embeddings", 32768))
+        self._capabilities = EngineCapabilities(
+            fused_answer_step=True,
+            max_context_tokens=min(max_context_tokens or model_context, model_context),
+        )
+        LOGGER.info("loaded %s (%s, %s, context %d)", model_name_or_path, dtype, device,
+                    self._capabilities.max_context_tokens)
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        """Fused answer step and the context length this engine serves."""
+        return self._capabilities
+
+    @torch.inference_mode()
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Run all requests; results come back in request order."""
+        for index, request in enumerate(requests):
+            self._validate(index, request)
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].input_ids))
+        results: list[GenerationResult | None] = [None] * len(requests)
+        for start in range(0, len(order), self.max_batch_size):
+            chunk = order[start : start + self.max_batch_size]
+            for index, result in zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True):
+                results[index] = result
+        return [r for r in results if r is not None]
+
+    def _validate(self, index: int, request: GenerationRequest) -> None:
+        length = len(request.input_ids)
+        if length == 0:
+            raise ValueError(f"request {index}: input_ids is empty")
+        if request.request_output_len < 1:
+            raise ValueError(f"request {index}: request_output_len must be at least 1")
+        extra = 1 if request.answer_token_ids else 0
+        if length + request.request_output_len + extra > self._capabilities.max_context_tokens:
+            raise ValueError(
+                f"request {index}: {length} input tokens + {request.request_output_len} output tokens exceed "
+                f"the engine's context of {self._capabilities.max_context_tokens} tokens"
+            )
+
+    def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        sequences = [_Sequence(r) for r in requests]
+        width = max(len(r.input_ids) for r in requests)
+        input_ids = torch.zeros((len(requests), width), dtype=torch.long)
+        attention_mask = torch.zeros((len(requests), width), dtype=torch.long)
+        for row, request in enumerate(requests):
+            padding = width - len(request.input_ids)
+            input_ids[row, :padding] = request.pad_id
+            input_ids[row, padding:] = torch.tensor(request.input_ids, dtype=torch.long)
+            attention_mask[row, padding:] = 1
+        input_ids, attention_mask = input_ids.to(self.device), attention_mask.to(self.device)
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+        cache = DynamicCache()
+        active = list(range(len(sequences)))  # batch row -> index into `sequences`
+        logits = self._forward(input_ids, attention_mask, positions, cache)
+        positions = positions[:, -1:]
+        while True:
+            next_ids = logits.argmax(-1).tolist()
+            keep_rows: list[int] = []
+            for row, index in enumerate(active):
+                if self._advance(sequences[index], logits[row], next_ids[row]):
+                    keep_rows.append(row)
+            if not keep_rows:
+                break
+            if len(keep_rows) < len(active):
+                rows = torch.tensor(keep_rows, device=self.device)
+                cache.batch_select_indices(rows)
+                attention_mask, positions = attention_mask[rows], positions[rows]
+                active = [active[row] for row in keep_rows]
+            step_ids = torch.tensor([[next_ids[row]] for row in keep_rows], device=self.device)
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=-1)
+            positions = positions + 1
+            logits = self._forward(step_ids, attention_mask, positions, cache)
+        return [s.result() for s in sequences]
+
+    def _forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache
+    ) -> torch.Tensor:
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_argument: cache},
+        )
+        return out.logits[:, -1, :].float()
+
+    @staticmethod
+    def _advance(sequence: _Sequence, logits: torch.Tensor, next_id: int) -> bool:
+        """Apply one step's logits to a sequence; True while it still needs the batch."""
+        request = sequence.request
+        if sequence.awaiting_answer:
+            sequence.answer_logits = logits[list(request.answer_token_ids)].cpu().numpy()
+            return False
+        if request.return_generation_logits:
+            sequence.generation_logits.append(logits.cpu().numpy())
+        if next_id == request.end_id:
+            return False
+        sequence.output_ids.append(next_id)
+        if any(ends_with(sequence.output_ids, word) for word in request.stop_words):
+            sequence.awaiting_answer = bool(request.answer_token_ids)
+            return sequence.awaiting_answer
+        return len(sequence.output_ids) < request.request_output_len
