@@ -28,7 +28,9 @@ class ReferenceScore:
     forced: bool
 
 
-def reference_prompt(query: str, passage: str, instruction: str | None = None, dataset_prompt: str | None = None) -> str:
+def reference_prompt(
+    query: str, passage: str, instruction: str | None = None, dataset_prompt: str | None = None
+) -> str:
     if instruction is not None:
         query = f"{query} {instruction}".strip() if query.strip() != instruction.strip() else query.strip()
     if dataset_prompt is not None:

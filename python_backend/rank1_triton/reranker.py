@@ -12,7 +12,7 @@ Per document and round:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .engines.base import Engine, GenerationRequest, GenerationResult
@@ -44,6 +44,9 @@ class DocumentScore:
     reasoning_tokens: int
     forced: bool
     truncated: bool
+
+
+ScoringSteps = Generator[list[GenerationRequest], list[GenerationResult], list["DocumentScore"]]
 
 
 @dataclass
@@ -118,6 +121,19 @@ class Rank1Reranker:
 
     def score(self, prompts: Sequence[EncodedPrompt], options: ScoringOptions) -> list[DocumentScore]:
         """Run thinking and answering for encoded prompts (of one or many queries) in shared engine batches."""
+        steps = self.score_steps(prompts, options)
+        requests = next(steps)
+        while True:
+            try:
+                requests = steps.send(self.engine.generate(requests))
+            except StopIteration as done:
+                return done.value
+
+    def score_steps(self, prompts: Sequence[EncodedPrompt], options: ScoringOptions) -> ScoringSteps:
+        """The algorithm without I/O: yields engine request batches, receives their results, returns the scores.
+
+        ``score`` drives it with a blocking engine; the Triton entry model drives it with async BLS calls.
+        """
         pairs = [_Pair(p, list(p.input_ids)) for p in prompts]
         for round_index in range(options.rethink + 1):
             if round_index > 0:
@@ -125,10 +141,12 @@ class Rank1Reranker:
             thinking = [pair for pair in pairs if pair.thinking]
             if not thinking:
                 break
-            results = self.engine.generate([self._thinking_request(p, options) for p in thinking])
+            results = yield [self._thinking_request(p, options) for p in thinking]
             for pair, result in zip(thinking, results, strict=True):
                 self._finish_thinking(pair, result)
-            self._answer(thinking)
+            pending = [p for p in thinking if p.answer_input is not None]
+            if pending:
+                self._record_answers(pending, (yield [self._answer_request(p) for p in pending]))
         return [
             DocumentScore(p.score, p.reasoning, p.reasoning_tokens, p.forced, p.prompt.truncated) for p in pairs
         ]
@@ -165,23 +183,19 @@ class Rank1Reranker:
         pair.forced = True
         pair.answer_input = self.tokenizer.encode([*pair.prompt.segments, trusted(pair.reasoning)])
 
-    def _answer(self, pairs: Sequence[_Pair]) -> None:
-        """One-token requests returning generation logits, for every pair whose answer is pending."""
-        pending = [p for p in pairs if p.answer_input is not None]
-        if not pending:
-            return
-        requests = [
-            GenerationRequest(
-                input_ids=p.answer_input or [],
-                request_output_len=1,
-                end_id=self.tokenizer.eos_id,
-                pad_id=self.tokenizer.pad_id,
-                return_generation_logits=True,
-            )
-            for p in pending
-        ]
+    def _answer_request(self, pair: _Pair) -> GenerationRequest:
+        """A one-token request whose generation logits hold the answer logits."""
+        return GenerationRequest(
+            input_ids=pair.answer_input or [],
+            request_output_len=1,
+            end_id=self.tokenizer.eos_id,
+            pad_id=self.tokenizer.pad_id,
+            return_generation_logits=True,
+        )
+
+    def _record_answers(self, pairs: Sequence[_Pair], results: Sequence[GenerationResult]) -> None:
         true_id, false_id = self.tokenizer.answer_ids
-        for pair, result in zip(pending, self.engine.generate(requests), strict=True):
+        for pair, result in zip(pairs, results, strict=True):
             if result.generation_logits is None:
                 raise RuntimeError("the engine returned no generation_logits for an answer request")
             first_step = result.generation_logits[0]

@@ -32,7 +32,8 @@ def test_table_has_every_official_dataset_key():
 
 
 def test_prompts_keep_their_exact_whitespace():
-    assert DATASET_PROMPTS["TRECCOVID"] == "FILL_QUERY_HERE If the article answers any part of the question it is relevant."
+    trec_covid = "FILL_QUERY_HERE If the article answers any part of the question it is relevant."
+    assert DATASET_PROMPTS["TRECCOVID"] == trec_covid
     assert "explicitly. \n\nFind me passages" in DATASET_PROMPTS["NFCorpus"]
     assert "similarities to this:\n    \nFILL_QUERY_HERE" in DATASET_PROMPTS["BrightRetrieval_leetcode"]
     assert DATASET_PROMPTS["BrightRetrieval_leetcode"].endswith("different chapter. \n\n\n")
@@ -48,7 +49,8 @@ def test_lookup_prefers_task_subtask_then_task():
 
 
 def test_dataset_prompt_fills_the_query():
-    assert compose_query("vitamin C cures colds", prompt="SciFact").startswith("Claim: vitamin C cures colds\n\nA relevant")
+    composed = compose_query("vitamin C cures colds", prompt="SciFact")
+    assert composed.startswith("Claim: vitamin C cures colds\n\nA relevant")
     assert compose_query("covid origin", prompt="TRECCOVID") == (
         "covid origin If the article answers any part of the question it is relevant."
     )
@@ -56,12 +58,12 @@ def test_dataset_prompt_fills_the_query():
 
 def test_custom_prompt_must_hold_the_placeholder():
     assert compose_query("x", prompt="Look for FILL_QUERY_HERE please") == "Look for x please"
-    with pytest.raises(RequestError, match="^prompt: a custom prompt must contain FILL_QUERY_HERE"):
+    with pytest.raises(RequestError, match=r"^prompt: a custom prompt must contain FILL_QUERY_HERE"):
         resolve_prompt("Find passages about the query")
 
 
 def test_unknown_prompt_name_is_refused_with_the_known_names():
-    with pytest.raises(RequestError, match="^prompt: unknown dataset prompt 'MSMARCO'.*SciFact") as err:
+    with pytest.raises(RequestError, match=r"^prompt: unknown dataset prompt 'MSMARCO'.*SciFact") as err:
         resolve_prompt("MSMARCO")
     assert err.value.field == "prompt"
 
@@ -74,7 +76,8 @@ def test_instruction_is_appended_unless_equal_to_the_query():
 
 
 def test_instruction_goes_inside_the_dataset_prompt():
-    assert compose_query("q", "be strict", "FiQA2018") == "q be strict Find a passage that would be a good answer from StackExchange."
+    expected = "q be strict Find a passage that would be a good answer from StackExchange."
+    assert compose_query("q", "be strict", "FiQA2018") == expected
 
 
 def test_passages_as_strings_or_title_text():
@@ -82,5 +85,5 @@ def test_passages_as_strings_or_title_text():
     assert passage_from({"title": "T", "text": "body"}).render() == "T body"
     assert passage_from({"text": "body"}).render() == "body"
     assert Passage("x", "").render() == " x"
-    with pytest.raises(RequestError, match="^documents: .*'text'"):
+    with pytest.raises(RequestError, match=r"^documents: .*'text'"):
         passage_from({"title": "no text"})
