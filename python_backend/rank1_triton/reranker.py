@@ -12,7 +12,7 @@ Per document and round:
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .engines.base import Engine, GenerationRequest, GenerationResult
@@ -126,6 +126,21 @@ class Rank1Reranker:
         while True:
             try:
                 requests = steps.send(self.engine.generate(requests))
+            except StopIteration as done:
+                return done.value
+
+    async def ascore(
+        self,
+        prompts: Sequence[EncodedPrompt],
+        options: ScoringOptions,
+        agenerate: Callable[[list[GenerationRequest]], Awaitable[list[GenerationResult]]],
+    ) -> list[DocumentScore]:
+        """``score`` with an asynchronous engine call (the Triton entry model's BLS)."""
+        steps = self.score_steps(prompts, options)
+        requests = next(steps)
+        while True:
+            try:
+                requests = steps.send(await agenerate(requests))
             except StopIteration as done:
                 return done.value
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
+from ..errors import RequestError
 from ..scoring import ends_with
 from .base import EngineCapabilities, GenerationRequest, GenerationResult
 
@@ -82,8 +83,8 @@ class TorchEngine:
     @torch.inference_mode()
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Run all requests; results come back in request order."""
-        for index, request in enumerate(requests):
-            self._validate(index, request)
+        for request in requests:
+            self.check(request)
         order = sorted(range(len(requests)), key=lambda i: len(requests[i].input_ids))
         results: list[GenerationResult | None] = [None] * len(requests)
         for start in range(0, len(order), self.max_batch_size):
@@ -92,17 +93,25 @@ class TorchEngine:
                 results[index] = result
         return [r for r in results if r is not None]
 
-    def _validate(self, index: int, request: GenerationRequest) -> None:
+    def check(self, request: GenerationRequest) -> None:
+        """Raise RequestError (naming the tensor) if this engine cannot run ``request``."""
         length = len(request.input_ids)
         if length == 0:
-            raise ValueError(f"request {index}: input_ids is empty")
+            raise RequestError("input_ids", "is empty")
         if request.request_output_len < 1:
-            raise ValueError(f"request {index}: request_output_len must be at least 1")
+            raise RequestError("request_output_len", f"must be at least 1, got {request.request_output_len}")
+        vocab = self.model.config.vocab_size
+        if any(not 0 <= t < vocab for t in request.input_ids):
+            raise RequestError("input_ids", f"token ids must be in [0, {vocab})")
         extra = 1 if request.answer_token_ids else 0
-        if length + request.request_output_len + extra > self._capabilities.max_context_tokens:
-            raise ValueError(
-                f"request {index}: {length} input tokens + {request.request_output_len} output tokens exceed "
-                f"the engine's context of {self._capabilities.max_context_tokens} tokens"
+        if any(not 0 <= t < vocab for t in request.answer_token_ids):
+            raise RequestError("answer_token_ids", f"token ids must be in [0, {vocab})")
+        context = self._capabilities.max_context_tokens
+        if length + request.request_output_len + extra > context:
+            raise RequestError(
+                "request_output_len",
+                f"{length} input tokens + {request.request_output_len} output tokens exceed the engine's context "
+                f"of {context} tokens",
             )
 
     def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

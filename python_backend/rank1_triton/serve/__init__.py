@@ -1,0 +1,1 @@
+"""Assembling a runnable model repository and running tritonserver."""

@@ -1,0 +1,146 @@
+"""Start tritonserver on a model repository, wait until it is ready, stop it cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .tritonserver import find_tritonserver
+
+LOGGER = logging.getLogger("rank1_triton.serve")
+
+
+class ServerStartError(RuntimeError):
+    """tritonserver could not start; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The three ports Triton listens on."""
+
+    http: int = 8000
+    grpc: int = 8001
+    metrics: int = 8002
+
+
+def free_port() -> int:
+    """A port that is free on localhost right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def free_ports() -> Ports:
+    """Three free ports (for tests and side-by-side servers)."""
+    return Ports(free_port(), free_port(), free_port())
+
+
+def _check_port(name: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            raise ServerStartError(f"{name} port {port} is busy: stop what uses it or pass --{name}-port") from None
+
+
+class TritonServer:
+    """A tritonserver process on ``repository``; use as a context manager or call start()/stop()."""
+
+    def __init__(self, repository: Path, work_dir: Path, ports: Ports = Ports(), *, log_verbose: int = 0,
+                 exit_timeout_s: int = 10) -> None:
+        self.repository = repository
+        self.work_dir = work_dir
+        self.ports = ports
+        self.log_path = work_dir / "tritonserver.log"
+        self._log_verbose = log_verbose
+        self._exit_timeout_s = exit_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` of the gRPC endpoint."""
+        return f"localhost:{self.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus endpoint."""
+        return f"http://localhost:{self.ports.metrics}/metrics"
+
+    def command(self) -> list[str]:
+        """The tritonserver command line (also what ``--dry-run`` prints)."""
+        install = find_tritonserver(self.work_dir)
+        return [
+            str(install.binary),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={install.backend_directory}",
+            f"--http-port={self.ports.http}",
+            f"--grpc-port={self.ports.grpc}",
+            f"--metrics-port={self.ports.metrics}",
+            f"--exit-timeout-secs={self._exit_timeout_s}",
+            f"--log-verbose={self._log_verbose}",
+            "--strict-readiness=true",
+        ]
+
+    def start(self, timeout_s: float = 300.0) -> None:
+        """Start the server and block until every model is ready (or raise ServerStartError)."""
+        for name, port in (("http", self.ports.http), ("grpc", self.ports.grpc), ("metrics", self.ports.metrics)):
+            _check_port(name, port)
+        install = find_tritonserver(self.work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, **install.environment}
+        log = self.log_path.open("wb")
+        LOGGER.info("starting %s", " ".join(self.command()))
+        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=environment,
+                                         start_new_session=True)
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        url = f"http://localhost:{self.ports.http}/v2/health/ready"
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise ServerStartError(f"tritonserver exited while loading the models; log tail:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ServerStartError(f"tritonserver was not ready after {timeout_s:.0f} s; log tail:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the server log."""
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM, wait, then SIGKILL the whole process group if it hangs."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            LOGGER.warning("tritonserver did not stop within %.0f s; killing it", timeout_s)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

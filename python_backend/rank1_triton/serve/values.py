@@ -1,0 +1,65 @@
+"""Template values for a repository served by the PyTorch engine."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# The official rank1.py serves with max_model_len=16000.
+DEFAULT_MAX_CONTEXT_TOKENS = 16000
+
+
+@dataclass(frozen=True)
+class TorchServingOptions:
+    """Knobs of the CPU/CUDA repository (defaults fit a 2-core machine)."""
+
+    dtype: str = "float32"
+    device: str = "cpu"
+    num_threads: int = 1
+    max_batch_size: int = 64
+    max_queue_size: int = 4096
+    max_queue_delay_microseconds: int = 2000
+    queue_timeout_microseconds: int = 0
+    max_documents: int = 256
+    default_max_reasoning_tokens: int = 8192
+    max_context_tokens: int | None = None
+
+
+def model_context(model_dir: Path) -> int:
+    """The checkpoint's ``max_position_embeddings`` (from config.json)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    return int(config.get("max_position_embeddings", DEFAULT_MAX_CONTEXT_TOKENS))
+
+
+def eos_id(model_dir: Path) -> int:
+    """The end-of-sequence id of the checkpoint's tokenizer."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"{model_dir}: the tokenizer defines no eos token")
+    return int(tokenizer.eos_token_id)
+
+
+def torch_repository_values(model_dir: Path, options: TorchServingOptions) -> dict[str, str]:
+    """Every ``${key}`` of the templates for the PyTorch engine."""
+    context = min(options.max_context_tokens or DEFAULT_MAX_CONTEXT_TOKENS, model_context(model_dir))
+    values = {
+        "tokenizer_dir": str(model_dir),
+        "engine_model_name": "tensorrt_llm",
+        "max_documents": options.max_documents,
+        "default_max_reasoning_tokens": options.default_max_reasoning_tokens,
+        "rank1_instance_count": 1,
+        "triton_max_batch_size": options.max_batch_size,
+        "max_queue_delay_microseconds": options.max_queue_delay_microseconds,
+        "max_queue_size": options.max_queue_size,
+        "queue_timeout_microseconds": options.queue_timeout_microseconds,
+        "max_context_tokens": context,
+        "model_dir": str(model_dir),
+        "dtype": options.dtype,
+        "device": options.device,
+        "num_threads": options.num_threads,
+        "default_end_id": eos_id(model_dir),
+    }
+    return {key: str(value) for key, value in values.items()}

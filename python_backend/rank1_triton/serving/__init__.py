@@ -1,0 +1,1 @@
+"""The code behind the Triton models: request parsing, tensor conversion, BLS, metrics."""

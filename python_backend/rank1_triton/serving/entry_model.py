@@ -1,0 +1,88 @@
+"""The ``rank1`` entry model: validation, templating, BLS calls to the engine model, true/false scores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from types import ModuleType
+
+from transformers import AutoTokenizer
+
+from ..engines.triton_bls import EngineCallError, TritonBLSEngine
+from ..errors import RequestError
+from ..reranker import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS, Rank1Reranker
+from ..tokenization import Rank1Tokenizer
+from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
+from .metrics import Rank1Metrics
+from .model_config import engine_capabilities, parameters_of
+
+LOGGER = logging.getLogger("rank1_triton.entry")
+INPUT_NAMES = ("query", "documents", "instruction", "prompt")
+
+
+class Rank1EntryModel:
+    """Implements Triton's ``TritonPythonModel`` interface; ``execute`` is async so requests run concurrently."""
+
+    def __init__(self, pb_utils: ModuleType) -> None:
+        self._pb = pb_utils
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Load the tokenizer, read the engine model's capabilities, create the metrics."""
+        config = json.loads(args["model_config"])
+        parameters = parameters_of(config)
+        engine_name = parameters.get("engine_model_name", "tensorrt_llm")
+        repository = Path(args["model_repository"]).parent
+        capabilities = engine_capabilities(repository / engine_name / "config.pbtxt")
+        tokenizer = Rank1Tokenizer(AutoTokenizer.from_pretrained(parameters["tokenizer_dir"]))
+        self.engine = TritonBLSEngine(self._pb, engine_name, capabilities)
+        self.reranker = Rank1Reranker(self.engine, tokenizer)
+        self.max_documents = int(parameters.get("max_documents", "256"))
+        self.default_budget = min(
+            int(parameters.get("default_max_reasoning_tokens", DEFAULT_MAX_REASONING_TOKENS)),
+            capabilities.max_context_tokens // 2,
+        )
+        self.metrics = Rank1Metrics(self._pb, args["model_name"])
+        LOGGER.info("rank1 ready: engine %s (fused answer step: %s, context %d)", engine_name,
+                    capabilities.fused_answer_step, capabilities.max_context_tokens)
+
+    async def execute(self, requests: list) -> list:
+        """One response per request; a bad request gets INVALID_ARG and never affects the others."""
+        return list(await asyncio.gather(*(self._respond(r) for r in requests)))
+
+    async def _respond(self, request):
+        pb = self._pb
+        try:
+            rerank = self._parse(request)
+            prompts = self.reranker.encode(rerank.query, rerank.documents, instruction=rerank.instruction,
+                                           prompt=rerank.prompt, options=rerank.options)
+            results = await self.reranker.ascore(prompts, rerank.options, self.engine.agenerate)
+        except RequestError as error:
+            return pb.InferenceResponse(error=pb.TritonError(str(error), pb.TritonError.INVALID_ARG))
+        except EngineCallError as error:
+            code = pb.TritonError.UNAVAILABLE if error.unavailable else pb.TritonError.INTERNAL
+            LOGGER.warning("%s", error)
+            return pb.InferenceResponse(error=pb.TritonError(str(error), code))
+        except Exception as error:
+            LOGGER.exception("rank1 request failed")
+            return pb.InferenceResponse(error=pb.TritonError(f"internal error: {error}", pb.TritonError.INTERNAL))
+        self.metrics.record(results)
+        outputs = response_tensors(rerank, results)
+        return pb.InferenceResponse(output_tensors=[pb.Tensor(name, value) for name, value in outputs.items()])
+
+    def _parse(self, request) -> RerankRequest:
+        tensors = {}
+        for name in INPUT_NAMES:
+            tensor = self._pb.get_input_tensor_by_name(request, name)
+            if tensor is not None:
+                tensors[name] = tensor.as_numpy()
+        try:
+            parameters = parse_parameters(request.parameters())
+        except ValueError as error:
+            raise RequestError("parameters", f"not valid JSON: {error}") from None
+        budget_limit = self.reranker.max_context_tokens - ANSWER_RESERVE_TOKENS - 1
+        return parse_rerank_request(
+            tensors, parameters, max_documents=self.max_documents,
+            max_reasoning_tokens_limit=budget_limit, default_max_reasoning_tokens=self.default_budget,
+        )
