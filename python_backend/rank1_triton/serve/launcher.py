@@ -119,6 +119,11 @@ class TritonServer:
         self.stop()
         raise ServerStartError(f"tritonserver was not ready after {timeout_s:.0f} s; log tail:\n{self.log_tail()}")
 
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the server log."""
         if not self.log_path.exists():

@@ -1,0 +1,119 @@
+"""``rank1-triton``: serve Rank1 from Triton, or run the quick-start demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .serve.launcher import Ports, ServerStartError, TritonServer
+from .serve.models import DEFAULT_MODEL, ModelNotAvailableError, resolve_model
+from .serve.repository import assemble_repository
+from .serve.values import TorchServingOptions, torch_repository_values
+
+LOGGER = logging.getLogger("rank1_triton")
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the assembled repository and the server log go (default: a temp folder)")
+    parser.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for readiness")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="rank1-triton", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="assemble a repository for a checkpoint and start tritonserver")
+    serve.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local checkpoint folder")
+    serve.add_argument("--engine", choices=["torch"], default="torch",
+                       help="torch: the PyTorch engine (CPU or CUDA). TensorRT-LLM engines come from `build/`")
+    serve.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    serve.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    serve.add_argument("--threads", type=int, default=1, help="torch threads of the engine (0: torch's default)")
+    serve.add_argument("--max-context-tokens", type=int, default=None)
+    serve.add_argument("--dry-run", action="store_true", help="assemble the repository, print the command, stop")
+    _add_server_arguments(serve)
+
+    repository = commands.add_parser("serve-repository", help="serve an already assembled model repository")
+    repository.add_argument("--model-repository", type=Path, required=True)
+    _add_server_arguments(repository)
+    return parser
+
+
+def _run_until_signal(server: TritonServer, timeout_s: float) -> int:
+    stop = {"requested": False}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        server.start(timeout_s)
+    except ServerStartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"rank1 is ready: gRPC {server.grpc_url}, HTTP localhost:{server.ports.http}, metrics {server.metrics_url}")
+    print(f"server log: {server.log_path}. Ctrl-C stops it.")
+    try:
+        while not stop["requested"]:
+            if not server.running:
+                print(f"error: tritonserver exited; log tail:\n{server.log_tail()}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    finally:
+        print("stopping tritonserver ...")
+        server.stop()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        model_dir = resolve_model(args.model)
+    except ModelNotAvailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rank1-triton-"))
+    options = TorchServingOptions(dtype=args.dtype, device=args.device, num_threads=args.threads,
+                                  max_context_tokens=args.max_context_tokens)
+    repository = assemble_repository(work_dir / "model_repository", engine="torch",
+                                     values=torch_repository_values(model_dir, options))
+    server = TritonServer(repository, work_dir, Ports(args.http_port, args.grpc_port, args.metrics_port))
+    if args.dry_run:
+        print(f"repository: {repository}")
+        print(" ".join(server.command()))
+        return 0
+    return _run_until_signal(server, args.startup_timeout)
+
+
+def _serve_repository(args: argparse.Namespace) -> int:
+    if not args.model_repository.is_dir():
+        print(f"error: model repository {args.model_repository} does not exist", file=sys.stderr)
+        return 2
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rank1-triton-"))
+    server = TritonServer(args.model_repository, work_dir, Ports(args.http_port, args.grpc_port, args.metrics_port))
+    return _run_until_signal(server, args.startup_timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``rank1-triton``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.command == "serve":
+        return _serve(args)
+    return _serve_repository(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Shared fixtures: the real Qwen2.5 tokenizer, tiny random models, the trained toy model, engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rank1_triton.engines.torch_engine import TorchEngine
+from rank1_triton.fixtures.cache import ensure_random_model, ensure_tokenizer, ensure_toy_model
+from rank1_triton.reranker import Rank1Reranker
+from rank1_triton.tokenization import Rank1Tokenizer
+
+# Two busy processes with two threads each slow each other down badly on these 2-core machines.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir() -> Path:
+    return ensure_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(tokenizer_dir):
+    return AutoTokenizer.from_pretrained(tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def rank1_tokenizer(hf_tokenizer) -> Rank1Tokenizer:
+    return Rank1Tokenizer(hf_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def random_model_dir() -> Path:
+    return ensure_random_model("qwen2")
+
+
+@pytest.fixture(scope="session")
+def toy_model_dir() -> Path:
+    return ensure_toy_model()
+
+
+@pytest.fixture(scope="session", params=["random", "toy"])
+def model_dir(request, random_model_dir) -> Path:
+    """Each tiny model in turn: random (always forced) and trained toy (mostly natural)."""
+    return random_model_dir if request.param == "random" else request.getfixturevalue("toy_model_dir")
+
+
+@pytest.fixture(scope="session")
+def hf_model_cache():
+    cache: dict[Path, object] = {}
+
+    def load(path: Path):
+        if path not in cache:
+            cache[path] = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        return cache[path]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def engine_cache():
+    cache: dict[Path, TorchEngine] = {}
+
+    def load(path: Path) -> TorchEngine:
+        if path not in cache:
+            cache[path] = TorchEngine(path)
+        return cache[path]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def reranker_for(engine_cache):
+    def make(path: Path) -> Rank1Reranker:
+        return Rank1Reranker(engine_cache(path), Rank1Tokenizer(AutoTokenizer.from_pretrained(path)))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def random_llama_tokenizer():
+    return AutoTokenizer.from_pretrained(ensure_random_model("llama"))

@@ -1,0 +1,61 @@
+"""helm lint --strict, Kubernetes schemas (kubernetes-validate, strict) and the committed plain manifests."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from deploy_helpers import CHART, FETCH_STATEFULSET, REPO, TLS_AUTH_TP2
+
+# Kubernetes minors the objects must be valid for: the oldest the chart supports and a recent one.
+KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
+# Custom resources of the Prometheus operator: no schema in kubernetes-validate, so only these may lack one.
+CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
+VALUES_FILES = {"default": (), "tls-auth-tp2": (TLS_AUTH_TP2,), "fetch-statefulset": (FETCH_STATEFULSET,)}
+
+
+@pytest.mark.parametrize("name", VALUES_FILES)
+def test_helm_lint_strict(tools, name):
+    args = [arg for f in VALUES_FILES[name] for arg in ("-f", str(f))]
+    result = tools.helm_run("lint", "--strict", str(CHART), *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def validate_all(objects: list[dict]) -> set[str]:
+    """Validate every object for every version; return the kinds that were skipped as known CRDs."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    skipped = set()
+    for version in KUBERNETES_VERSIONS:
+        for obj in objects:
+            where = f"{obj['kind']}/{obj['metadata']['name']} on Kubernetes {version}"
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                assert (obj["apiVersion"], obj["kind"]) in CRD_KINDS, f"no schema for {where}"
+                skipped.add(obj["kind"])
+            except kubernetes_validate.ValidationError as error:
+                path = ".".join(str(p) for p in error.path)
+                pytest.fail(f"{where}: {path}: {error.message}")
+    return skipped
+
+
+@pytest.mark.parametrize("name", VALUES_FILES)
+def test_rendered_objects_match_kubernetes_schemas(tools, name):
+    objects = tools.render(*VALUES_FILES[name])
+    assert validate_all(objects) == {"ServiceMonitor", "PrometheusRule"}
+
+
+def test_committed_manifests_are_current_and_valid(tools):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "render_manifests.py"), "--check"],
+        capture_output=True, text=True, env={**tools.helm_env, "HELM": str(tools.helm)},
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [
+        obj
+        for path in sorted((REPO / "deploy" / "manifests").rglob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text())
+        if obj
+    ]
+    assert "Pod" not in {o["kind"] for o in objects}, "the helm test pod is not a plain manifest"
+    assert validate_all(objects) == {"ServiceMonitor", "PrometheusRule"}
