@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: install everything, lint, then pytest (real tritonserver included).
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k parity -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+scripts/install.sh
+# shellcheck disable=SC1091
+. .venv/bin/activate
+step "installing chart validators (helm, kubernetes-validate, promtool)"
+scripts/install_deploy_tools.sh
+step "installing the quantization environment (.venv-quantize: nvidia-modelopt, transformers<5.15)"
+build/install_quantize_env.sh
+step "building the test models (cached in .cache/rank1-triton)"
+python -m rank1_triton.fixtures tokenizer
+python -m rank1_triton.fixtures random --arch qwen2
+python -m rank1_triton.fixtures toy
+step "ruff"
+ruff check .
+step "pytest"
+python -m pytest "$@"

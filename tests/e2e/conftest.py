@@ -1,0 +1,54 @@
+"""Real tritonserver processes (from the nvidia-pytriton wheel) serving the tiny models over gRPC."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+
+from rank1_triton.serve.launcher import TritonServer, free_ports
+from rank1_triton.serve.repository import assemble_repository
+from rank1_triton.serve.values import TorchServingOptions, torch_repository_values
+
+E2E_OPTIONS = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=16)
+
+
+def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions = E2E_OPTIONS) -> TritonServer:
+    repository = assemble_repository(work_dir / "repository", engine="torch",
+                                     values=torch_repository_values(model_dir, options))
+    server = TritonServer(repository, work_dir, free_ports())
+    server.start(timeout_s=300)
+    return server
+
+
+@pytest.fixture(scope="session")
+def random_server(random_model_dir, tmp_path_factory):
+    server = start_server(random_model_dir, tmp_path_factory.mktemp("random-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def toy_server(toy_model_dir, tmp_path_factory):
+    server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-server"), replace(E2E_OPTIONS))
+    yield server
+    server.stop()
+
+
+def bytes_input(name: str, values: list[str | bytes]) -> grpcclient.InferInput:
+    data = np.array([v if isinstance(v, bytes) else v.encode() for v in values], dtype=np.object_)
+    tensor = grpcclient.InferInput(name, [len(values)], "BYTES")
+    tensor.set_data_from_numpy(data)
+    return tensor
+
+
+def rerank_inputs(query, documents, instruction=None, prompt=None) -> list[grpcclient.InferInput]:
+    inputs = [bytes_input("query", [query]), bytes_input("documents", documents)]
+    if instruction is not None:
+        inputs.append(bytes_input("instruction", [instruction]))
+    if prompt is not None:
+        inputs.append(bytes_input("prompt", [prompt]))
+    return inputs

@@ -1,0 +1,97 @@
+"""Both engine-model configs keep the tensor contract the entry model uses; every config is valid Triton."""
+
+from pathlib import Path
+
+import pytest
+
+from rank1_triton.contract import (
+    ENGINE_INPUTS,
+    ENGINE_OUTPUTS,
+    FUSED_ANSWER_INPUTS,
+    FUSED_ANSWER_OUTPUTS,
+    FUSED_ANSWER_STEP_PARAMETER,
+    MAX_CONTEXT_PARAMETER,
+)
+from rank1_triton.serve.repository import assemble_repository, placeholders, templates_dir
+from rank1_triton.serving.model_config import engine_capabilities, load_config
+
+TEMPLATES = templates_dir()
+ENGINE_CONFIGS = {
+    "torch": TEMPLATES / "tensorrt_llm" / "config.pbtxt",
+    "tensorrt-llm": TEMPLATES / "tensorrt_llm" / "config.tensorrtllm.pbtxt",
+}
+DATA_TYPES = {1: "TYPE_BOOL", 8: "TYPE_INT32", 11: "TYPE_FP32", 13: "TYPE_STRING"}
+
+
+def filled(path: Path, tmp_path: Path) -> Path:
+    """The template with every placeholder replaced by a plausible value, so protobuf can parse it."""
+    text = path.read_text()
+    for key in placeholders(text):
+        text = text.replace("${" + key + "}", "1" if "TYPE" not in key else "TYPE_FP32")
+    target = tmp_path / path.name
+    target.write_text(text)
+    return target
+
+
+def tensors(config, kind: str) -> dict:
+    return {t.name: (DATA_TYPES.get(t.data_type, str(t.data_type)), tuple(t.dims)) for t in getattr(config, kind)}
+
+
+@pytest.mark.parametrize("engine", ENGINE_CONFIGS)
+def test_engine_configs_keep_the_contract(engine, tmp_path):
+    config = load_config(filled(ENGINE_CONFIGS[engine], tmp_path))
+    assert config.name == "tensorrt_llm"
+    inputs, outputs = tensors(config, "input"), tensors(config, "output")
+    for spec in ENGINE_INPUTS:
+        assert inputs.get(spec.name) == (spec.data_type, spec.dims), f"{engine}: input {spec.name}"
+    for spec in ENGINE_OUTPUTS:
+        assert outputs.get(spec.name) == (spec.data_type, spec.dims), f"{engine}: output {spec.name}"
+    required = {t.name for t in config.input if not t.optional}
+    assert required <= {s.name for s in ENGINE_INPUTS if not s.optional}, "the entry model sends every required input"
+
+
+def test_only_the_torch_engine_advertises_the_fused_answer_step(tmp_path):
+    torch_config = load_config(filled(ENGINE_CONFIGS["torch"], tmp_path))
+    assert {t.name for t in torch_config.input} >= {s.name for s in FUSED_ANSWER_INPUTS}
+    assert {t.name for t in torch_config.output} >= {s.name for s in FUSED_ANSWER_OUTPUTS}
+    assert torch_config.parameters[FUSED_ANSWER_STEP_PARAMETER].string_value == "true"
+    gpu_config = load_config(filled(ENGINE_CONFIGS["tensorrt-llm"], tmp_path))
+    assert gpu_config.parameters[FUSED_ANSWER_STEP_PARAMETER].string_value != "true"
+    assert MAX_CONTEXT_PARAMETER in gpu_config.parameters
+
+
+def test_entry_config_declares_the_documented_tensors(tmp_path):
+    config = load_config(filled(TEMPLATES / "rank1" / "config.pbtxt", tmp_path))
+    assert tensors(config, "input") == {
+        "query": ("TYPE_STRING", (1,)), "documents": ("TYPE_STRING", (-1,)),
+        "instruction": ("TYPE_STRING", (1,)), "prompt": ("TYPE_STRING", (1,)),
+    }
+    assert tensors(config, "output") == {
+        "scores": ("TYPE_FP32", (-1,)), "ranking": ("TYPE_INT32", (-1,)), "reasoning": ("TYPE_STRING", (-1,)),
+        "reasoning_tokens": ("TYPE_INT32", (-1,)), "forced": ("TYPE_BOOL", (-1,)), "truncated": ("TYPE_BOOL", (-1,)),
+    }
+
+
+def torch_template_keys() -> set[str]:
+    return {key for path in TEMPLATES.glob("*/config.pbtxt") for key in placeholders(path.read_text())}
+
+
+def test_assembly_fills_everything_and_reads_back_capabilities(tmp_path):
+    values = dict.fromkeys(torch_template_keys(), "7")
+    values.update(tokenizer_dir="/models/tok", model_dir="/models/m", dtype="float32", device="cpu",
+                  engine_model_name="tensorrt_llm")
+    repository = assemble_repository(tmp_path / "repo", engine="torch", values=values)
+    assert not (repository / "tensorrt_llm" / "config.tensorrtllm.pbtxt").exists()
+    for config in repository.glob("*/config.pbtxt"):
+        assert "${" not in config.read_text()
+        load_config(config)
+    capabilities = engine_capabilities(repository / "tensorrt_llm" / "config.pbtxt")
+    assert capabilities.fused_answer_step and capabilities.max_context_tokens == 7
+
+
+def test_assembly_refuses_missing_and_unknown_values(tmp_path):
+    with pytest.raises(KeyError, match="needs values for"):
+        assemble_repository(tmp_path / "a", engine="torch", values={})
+    values = dict.fromkeys(torch_template_keys(), "1")
+    with pytest.raises(KeyError, match="no template uses: bogus"):
+        assemble_repository(tmp_path / "b", engine="torch", values={**values, "bogus": "1"})
