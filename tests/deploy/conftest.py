@@ -16,7 +16,9 @@ from deploy_helpers import FETCH_STATEFULSET, REPO, TLS_AUTH_TP2, Tools
 def tools(tmp_path_factory) -> Tools:
     result = subprocess.run(
         ["bash", str(REPO / "scripts" / "install_deploy_tools.sh")],
-        capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     if result.returncode != 0:
         pytest.skip(f"deploy tools could not be installed (scripts/install_deploy_tools.sh):\n{result.stderr[-3000:]}")

@@ -74,7 +74,8 @@ def test_default_values_server_pod(default_objects):
     assert container["command"] == ["tritonserver"]
     assert container["image"] == "nvcr.io/your-org/rank1-triton:0.1.0"  # the chart's appVersion
     assert volume(deployment, "model-repository")["persistentVolumeClaim"] == {
-        "claimName": "rank1-model-repository", "readOnly": True,
+        "claimName": "rank1-model-repository",
+        "readOnly": True,
     }
     # No TLS or auth flags unless asked for.
     assert not [f for f in container["args"] if "ssl" in f or "restricted" in f]
@@ -136,6 +137,14 @@ def test_fetch_statefulset(fetch_objects):
     script = find(fetch_objects, "ConfigMap", "rank1-triton-fetch")["data"]["fetch.sh"]
     assert script.startswith("#!/bin/sh")
     assert find(fetch_objects, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+
+
+def test_fetch_into_an_emptydir_for_a_deployment(tools):
+    objects = tools.render(sets=("modelRepository.source=fetch", "modelRepository.fetch.uri=gs://bucket/rank1-3b"))
+    deployment = find(objects, "Deployment")
+    assert volume(deployment, "model-repository")["emptyDir"] == {"sizeLimit": "100Gi"}
+    assert pod_spec(deployment)["initContainers"][0]["name"] == "fetch-model-repository"
+    assert "checksum/fetch-script" in deployment["spec"]["template"]["metadata"]["annotations"]
 
 
 def test_services_and_monitoring(default_objects):

@@ -38,15 +38,13 @@ def make_tls(folder: Path) -> None:
         pytest.skip("openssl is needed to make test certificates")
     folder.mkdir()
 
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+    def openssl(command: str) -> None:
+        subprocess.run(["openssl", *command.split()], cwd=folder, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "1", "-subj", "/CN=rank1-test-ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=localhost")
+    openssl("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=rank1-test-ca")
+    openssl("req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj /CN=localhost")
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "tls.crt", "-days", "1", "-extfile", "san.ext")
+    openssl("x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 1 -extfile san.ext")
 
 
 def local_flags(flags: list[str], tmp_path: Path, ports: dict[str, int]) -> list[str]:
@@ -85,6 +83,7 @@ def wait_live(process: subprocess.Popen, base: str) -> None:
     pytest.fail("tritonserver did not become live within 60 s")
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("objects_fixture", ["default_objects", "tp2_objects"])
 def test_tritonserver_accepts_rendered_flags(objects_fixture, request, tmp_path):
     binary = tritonserver_binary()
@@ -97,7 +96,9 @@ def test_tritonserver_accepts_rendered_flags(objects_fixture, request, tmp_path)
     ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
     process = subprocess.Popen(
         [str(binary), *local_flags(flags, tmp_path, ports)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{ports['http']}"

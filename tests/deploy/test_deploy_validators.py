@@ -11,13 +11,24 @@ from deploy_helpers import CHART, FETCH_STATEFULSET, REPO, TLS_AUTH_TP2
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
 # Custom resources of the Prometheus operator: no schema in kubernetes-validate, so only these may lack one.
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
-VALUES_FILES = {"default": (), "tls-auth-tp2": (TLS_AUTH_TP2,), "fetch-statefulset": (FETCH_STATEFULSET,)}
+FETCH_INTO_EMPTYDIR = ("modelRepository.source=fetch", "modelRepository.fetch.uri=https://models.example.com/r.tar.gz")
+# name: (values files, --set values)
+RENDERINGS = {
+    "default": ((), ()),
+    "tls-auth-tp2": ((TLS_AUTH_TP2,), ()),
+    "fetch-statefulset": ((FETCH_STATEFULSET,), ()),
+    "fetch-deployment": ((), FETCH_INTO_EMPTYDIR),
+}
 
 
-@pytest.mark.parametrize("name", VALUES_FILES)
+def helm_args(name: str) -> list[str]:
+    files, sets = RENDERINGS[name]
+    return [arg for f in files for arg in ("-f", str(f))] + [arg for s in sets for arg in ("--set", s)]
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
 def test_helm_lint_strict(tools, name):
-    args = [arg for f in VALUES_FILES[name] for arg in ("-f", str(f))]
-    result = tools.helm_run("lint", "--strict", str(CHART), *args)
+    result = tools.helm_run("lint", "--strict", str(CHART), *helm_args(name))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -39,16 +50,19 @@ def validate_all(objects: list[dict]) -> set[str]:
     return skipped
 
 
-@pytest.mark.parametrize("name", VALUES_FILES)
+@pytest.mark.parametrize("name", RENDERINGS)
 def test_rendered_objects_match_kubernetes_schemas(tools, name):
-    objects = tools.render(*VALUES_FILES[name])
+    files, sets = RENDERINGS[name]
+    objects = tools.render(*files, sets=sets)
     assert validate_all(objects) == {"ServiceMonitor", "PrometheusRule"}
 
 
 def test_committed_manifests_are_current_and_valid(tools):
     result = subprocess.run(
         [sys.executable, str(REPO / "deploy" / "render_manifests.py"), "--check"],
-        capture_output=True, text=True, env={**tools.helm_env, "HELM": str(tools.helm)},
+        capture_output=True,
+        text=True,
+        env={**tools.helm_env, "HELM": str(tools.helm)},
     )
     assert result.returncode == 0, result.stderr
     objects = [
