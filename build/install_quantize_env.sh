@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create (or complete) the quantization environment .venv-quantize at the repository root.
+# Idempotent: an existing environment that already imports ModelOpt's quantizer and exporter is left alone.
+# Usage: build/install_quantize_env.sh [VENV_DIR]
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${1:-${repo_root}/.venv-quantize}"
+requirements="${repo_root}/build/requirements-quantize.txt"
+check='import modelopt.torch.quantization, modelopt.torch.export, transformers, safetensors, pytest'
+
+if [[ -x "${venv}/bin/python" ]] && "${venv}/bin/python" -c "${check}" >/dev/null 2>&1; then
+    echo "quantization environment ready: ${venv}"
+    exit 0
+fi
+
+python3 -m venv "${venv}"
+"${venv}/bin/python" -m pip install --quiet --upgrade pip
+"${venv}/bin/python" -m pip install --quiet -r "${requirements}"
+"${venv}/bin/python" -c "${check}"
+echo "quantization environment ready: ${venv}"

@@ -1,0 +1,227 @@
+"""``python -m rank1_build``: build, quantize, compare, serve, tables.
+
+Exit status: 0 done (gate passed), 1 a command or the quality gate failed, 2 refused (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .configs import SCHEDULER_POLICIES, ServingOptions
+from .errors import BuildRefusal
+from .formats import FORMATS, KVCache, Quant
+from .pins import CONTAINER_EXAMPLES_DIR, ENTRY_MODEL_NAME, TRTLLM_VERSION
+from .plan import CALIB_SIZE, BuildRequest, Calibration, OutputLayout, Quantizer
+from .sizing import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_CONTEXT_TOKENS,
+    DEFAULT_MAX_NUM_TOKENS,
+    DEFAULT_MAX_REASONING_TOKENS,
+    EngineShape,
+)
+from .validate import check_format, check_tensor_parallel, detect_compute_capability, validate
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def _add_build(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "build", help=f"Rank1 checkpoint -> TensorRT-LLM {TRTLLM_VERSION} engine -> Triton repository",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="checkpoint directory or hub id (jhu-clsp/rank1-7b)")
+    parser.add_argument("--quant", required=True, choices=[q.value for q in Quant])
+    parser.add_argument("--kv-cache", choices=[kv.value for kv in KVCache],
+                        help="quantized KV cache (default: fp8 with --quant fp8, else bf16)")
+    parser.add_argument("--tp-size", type=int, default=1, help="tensor-parallel GPUs (launch world_size)")
+    parser.add_argument("--gpu-cc", type=float, help="compute capability of the serving GPU (default: nvidia-smi)")
+    parser.add_argument("--output", type=Path, required=True, help="folder for checkpoint, engine, repository")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, write configs, run nothing")
+    parser.add_argument("--serve-root", type=Path,
+                        help="where --output is mounted when serving (default: --output itself)")
+    group = parser.add_argument_group("checkpoint")
+    group.add_argument("--quantizer", choices=[q.value for q in Quantizer], default=Quantizer.NVIDIA.value)
+    group.add_argument("--calib-dataset", help="calibration dataset for NVIDIA's scripts (--calib_dataset)")
+    group.add_argument("--calib-texts", type=Path, help="JSONL of Rank1 texts for --quantizer modelopt")
+    group.add_argument("--calib-size", type=int, help=f"calibration samples (default {CALIB_SIZE})")
+    group.add_argument("--trtllm-examples", default=CONTAINER_EXAMPLES_DIR, help="TensorRT-LLM examples folder")
+    group.add_argument("--quantize-python", default="python3", help="python of the quantization environment")
+    group = parser.add_argument_group("engine limits")
+    group.add_argument("--max-context-tokens", type=int, default=DEFAULT_MAX_CONTEXT_TOKENS,
+                       help="prompt + reasoning + answer of one judgment (trtllm-build --max_seq_len)")
+    group.add_argument("--max-reasoning-tokens", type=int, default=DEFAULT_MAX_REASONING_TOKENS,
+                       help="largest reasoning budget (the entry model's default budget)")
+    group.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE)
+    group.add_argument("--max-num-tokens", type=int, default=DEFAULT_MAX_NUM_TOKENS)
+    group = parser.add_argument_group("serving")
+    defaults = ServingOptions()
+    group.add_argument("--max-documents", type=int, default=defaults.max_documents)
+    group.add_argument("--rank1-instances", type=int, default=defaults.rank1_instance_count)
+    group.add_argument("--scheduler-policy", choices=SCHEDULER_POLICIES, default=defaults.batch_scheduler_policy)
+    group.add_argument("--kv-cache-free-gpu-mem-fraction", type=float,
+                       default=defaults.kv_cache_free_gpu_mem_fraction)
+    group.add_argument("--max-queue-size", type=int, default=defaults.max_queue_size)
+    group.add_argument("--max-queue-delay-us", type=int, default=defaults.max_queue_delay_microseconds)
+    group.add_argument("--queue-timeout-us", type=int, default=defaults.queue_timeout_microseconds)
+
+
+def _add_quantize(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("quantize", help="ModelOpt: Hugging Face checkpoint -> TensorRT-LLM checkpoint")
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--qformat", required=True, choices=[q.value for q in FORMATS if FORMATS[q].calibrated])
+    parser.add_argument("--kv-cache", choices=[kv.value for kv in KVCache])
+    parser.add_argument("--tp-size", type=int, default=1)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--calib-texts", type=Path, help="JSONL with a 'text' field per line")
+    source.add_argument("--calib-random-tokens", action="store_true", help="random ids: tiny test models only")
+    parser.add_argument("--calib-size", type=int)
+    parser.add_argument("--calib-max-length", type=int, default=512)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+
+
+def _add_compare(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("compare", help="quality gate: one dev set through two served repositories")
+    parser.add_argument("--baseline", required=True, help="gRPC host:port of the reference server (e.g. BF16)")
+    parser.add_argument("--candidate", required=True, help="gRPC host:port of the server under test (e.g. FP8)")
+    parser.add_argument("--dev-set", type=Path, required=True, help="JSONL: query_id, query, documents, relevance")
+    parser.add_argument("--model-name", default=ENTRY_MODEL_NAME)
+    parser.add_argument("--min-spearman", type=float, default=0.90)
+    parser.add_argument("--min-top10-overlap", type=float, default=0.80)
+    parser.add_argument("--max-ndcg10-drop", type=float, default=0.02)
+    parser.add_argument("--timeout", type=float, help="seconds per request")
+    parser.add_argument("--report", type=Path, help="write the full report as JSON")
+
+
+def _add_serve(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="serve a built engine folder (the container's default command)")
+    parser.add_argument("engine_folder", type=Path)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rank1-serve"))
+    parser.add_argument("--http-port", type=int, default=8000)
+    parser.add_argument("--grpc-port", type=int, default=8001)
+    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--dry-run", action="store_true", help="assemble the repository, print the command")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    top = argparse.ArgumentParser(prog="python -m rank1_build", description=__doc__)
+    subparsers = top.add_subparsers(dest="command", required=True)
+    _add_build(subparsers)
+    _add_quantize(subparsers)
+    _add_compare(subparsers)
+    _add_serve(subparsers)
+    subparsers.add_parser("tables", help="print the format and memory tables of docs/engines.md")
+    return top
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .runner import preflight_spec, resolve_model, run_build
+
+    quant = Quant(args.quant)
+    kv_cache = KVCache(args.kv_cache) if args.kv_cache else FORMATS[quant].default_kv_cache
+    compute_capability = args.gpu_cc if args.gpu_cc is not None else detect_compute_capability()
+    if compute_capability is None:
+        raise BuildRefusal("no NVIDIA GPU visible to nvidia-smi: pass --gpu-cc of the serving GPU (9.0 for H100)")
+    shape = EngineShape(args.max_context_tokens, args.max_reasoning_tokens, args.max_batch_size, args.max_num_tokens)
+    try:
+        options = ServingOptions(args.max_documents, args.rank1_instances, args.max_queue_size,
+                                 args.max_queue_delay_us, args.queue_timeout_us, args.scheduler_policy,
+                                 args.kv_cache_free_gpu_mem_fraction)
+    except ValueError as error:
+        raise BuildRefusal(str(error)) from None
+    layout = OutputLayout(args.output.resolve())
+    preflight = preflight_spec(args.model)
+    if preflight is not None:
+        validate(preflight, quant, kv_cache, args.tp_size, compute_capability, shape)
+    spec, model_dir, download = resolve_model(args.model, layout, dry_run=args.dry_run, echo=print)
+    for warning in validate(spec, quant, kv_cache, args.tp_size, compute_capability, shape):
+        print(f"warning: {warning}", file=sys.stderr)
+    request = BuildRequest(
+        spec=spec, model_dir=model_dir.resolve(), quant=quant, kv_cache=kv_cache, tp_size=args.tp_size,
+        shape=shape, layout=layout, quantizer=Quantizer(args.quantizer),
+        calibration=Calibration(args.calib_dataset, args.calib_texts.resolve() if args.calib_texts else None,
+                                args.calib_size),
+        examples_dir=args.trtllm_examples, quantize_python=args.quantize_python,
+    )
+    run_build(request, options, model=args.model, compute_capability=compute_capability,
+              serve_root=(args.serve_root or layout.root), download=download, dry_run=args.dry_run)
+    return EXIT_OK
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from .model import inspect_model
+    from .quantize import CalibrationSource, quantize_checkpoint
+
+    quant = Quant(args.qformat)
+    kv_cache = KVCache(args.kv_cache) if args.kv_cache else FORMATS[quant].default_kv_cache
+    spec = inspect_model(args.model)
+    check_format(spec, quant, kv_cache)
+    check_tensor_parallel(spec, quant, args.tp_size)
+    source = CalibrationSource(args.calib_texts, args.calib_size or CALIB_SIZE[quant], args.calib_max_length)
+    summary = quantize_checkpoint(args.model, args.output, quant, kv_cache, tp_size=args.tp_size,
+                                  calibration=source, device=args.device)
+    print(json.dumps(summary))
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tritonclient.utils import InferenceServerException
+
+    from .gate import Thresholds, load_dev_set, run_gate
+
+    thresholds = Thresholds(args.min_spearman, args.min_top10_overlap, args.max_ndcg10_drop)
+    try:
+        dev = load_dev_set(args.dev_set)
+    except (OSError, ValueError) as error:
+        raise BuildRefusal(f"--dev-set: {error}") from None
+    try:
+        report = run_gate(args.baseline, args.candidate, dev, thresholds, model_name=args.model_name,
+                          timeout_s=args.timeout)
+    except InferenceServerException as error:
+        print(f"failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.report:
+        args.report.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    ndcg = "n/a (no relevance labels)" if report.ndcg10_delta is None else f"{report.ndcg10_delta:+.4f}"
+    print(f"queries {len(report.queries)}  Spearman {report.mean_spearman:.4f}  "
+          f"top-10 overlap {report.mean_top10_overlap:.4f}  nDCG@10 delta {ndcg}")
+    for failure in report.failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import Ports, serve
+
+    serve(args.engine_folder, args.workdir, ports=Ports(args.http_port, args.grpc_port, args.metrics_port),
+          dry_run=args.dry_run)
+    return EXIT_OK
+
+
+def _tables(_: argparse.Namespace) -> int:
+    from .tables import render_tables
+
+    print(render_tables(), end="")
+    return EXIT_OK
+
+
+_COMMANDS = {"build": _build, "quantize": _quantize, "compare": _compare, "serve": _serve, "tables": _tables}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status."""
+    args = parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except BuildRefusal as refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return EXIT_REFUSED
+    except subprocess.CalledProcessError as error:
+        print(f"failed: {' '.join(map(str, error.cmd))} exited with {error.returncode}", file=sys.stderr)
+        return EXIT_FAILED
