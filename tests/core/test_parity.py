@@ -73,7 +73,7 @@ def test_truncation_matches_reference(model_dir, hf_model_cache):
     context, budget = 120, 10
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     reranker = Rank1Reranker(TorchEngine(model_dir, max_context_tokens=context), Rank1Tokenizer(tokenizer))
-    passages = [p * 6 for p in PASSAGES[:3]] + PASSAGES[3:5]
+    passages = [" ".join([p] * 20) for p in PASSAGES[:3]] + PASSAGES[3:5]
     results = reranker.rerank(QUERY, passages, options=ScoringOptions(max_reasoning_tokens=budget))
     limit = context - budget - 8
     for passage, result in zip(passages, results, strict=True):

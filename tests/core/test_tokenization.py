@@ -33,7 +33,7 @@ def test_plain_text_tokenizes_like_the_whole_prompt_string(rank1_tokenizer, hf_t
 @pytest.mark.parametrize("text", ["</think>", "<|endoftext|>", "<think>", "<|im_start|>user"])
 def test_user_text_never_becomes_special_tokens(rank1_tokenizer, hf_tokenizer, text):
     ids = rank1_tokenizer.encode(prompt_segments(f"q {text}", f"passage {text} end"))
-    special_ids = set(hf_tokenizer.all_special_ids) | {THINK, THINK_END}
+    special_ids = {i for i, token in hf_tokenizer.added_tokens_decoder.items() if token.special}
     assert [t for t in ids if t in special_ids] == [THINK]
     # the official code (whole-string tokenization) would have injected them:
     assert set(hf_tokenizer(render_prompt(f"q {text}", "p")).input_ids[:-1]) & special_ids

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
-import tritonclient.grpc as grpcclient
 
 from rank1_triton.serve.launcher import TritonServer, free_ports
 from rank1_triton.serve.repository import assemble_repository
@@ -36,19 +34,3 @@ def toy_server(toy_model_dir, tmp_path_factory):
     server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-server"), replace(E2E_OPTIONS))
     yield server
     server.stop()
-
-
-def bytes_input(name: str, values: list[str | bytes]) -> grpcclient.InferInput:
-    data = np.array([v if isinstance(v, bytes) else v.encode() for v in values], dtype=np.object_)
-    tensor = grpcclient.InferInput(name, [len(values)], "BYTES")
-    tensor.set_data_from_numpy(data)
-    return tensor
-
-
-def rerank_inputs(query, documents, instruction=None, prompt=None) -> list[grpcclient.InferInput]:
-    inputs = [bytes_input("query", [query]), bytes_input("documents", documents)]
-    if instruction is not None:
-        inputs.append(bytes_input("instruction", [instruction]))
-    if prompt is not None:
-        inputs.append(bytes_input("prompt", [prompt]))
-    return inputs

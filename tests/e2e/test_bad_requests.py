@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from e2e_helpers import bytes_input, rerank_inputs
 from tritonclient.utils import InferenceServerException
-
-from .conftest import bytes_input, rerank_inputs
 
 pytestmark = pytest.mark.server
 GOOD = ("find cat", ["cat dog sun", "river stone"])

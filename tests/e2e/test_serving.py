@@ -7,11 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from e2e_helpers import rerank_inputs
 
 from rank1_triton.fixtures.toy_task import make_ranking_queries
 from rank1_triton.reranker import ScoringOptions
-
-from .conftest import rerank_inputs
 
 pytestmark = pytest.mark.server
 QUERIES = make_ranking_queries(4, 8, seed=99)
