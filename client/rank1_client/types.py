@@ -1,0 +1,69 @@
+"""Typed inputs and results of the client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Document = str | Mapping[str, Any]
+"""A passage: a plain string or a mapping with ``text`` and an optional ``title`` (other keys are ignored)."""
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """One scored document.
+
+    Attributes:
+        index: Position of the document in the list that was passed in.
+        score: Probability that the document is relevant (the model's "true" answer), in ``[0, 1]``.
+        reasoning_tokens: Tokens the model spent thinking about this document.
+        forced: The reasoning budget ran out, so the answer was forced (``</think>`` appended).
+        truncated: The passage was cut to fit the model's context.
+        document: The document as given, when ``return_documents=True``.
+        reasoning: The model's reasoning text, when ``return_reasoning=True``.
+    """
+
+    index: int
+    score: float
+    reasoning_tokens: int
+    forced: bool
+    truncated: bool
+    document: Document | None = None
+    reasoning: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a call consumed: documents scored and reasoning tokens generated (over all documents, not only top_n)."""
+
+    documents: int
+    reasoning_tokens: int
+
+
+@dataclass(frozen=True)
+class RerankResponse:
+    """The result of one rerank call.
+
+    Attributes:
+        results: The documents best first (highest score; equal scores keep input order), ``top_n`` long.
+        usage: Documents scored and reasoning tokens spent.
+    """
+
+    results: list[RerankResult] = field(default_factory=list)
+    usage: Usage = field(default_factory=lambda: Usage(0, 0))
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the server reports about itself and the Rank1 model.
+
+    Attributes:
+        live: The server process answers.
+        ready: The server is ready for inference (all models loaded).
+        model_ready: The Rank1 entry model is loaded and ready.
+    """
+
+    live: bool
+    ready: bool
+    model_ready: bool

@@ -1,0 +1,133 @@
+"""Servers and throw-away certificates for the client tests.
+
+Three servers, each shared by the whole session and started on first use (about 30 s each):
+``plain_server`` (random model, 1,000 documents per request, budget 2), ``guarded_server`` (TLS, the
+inference protocol restricted by an API key, an engine queue of 2) and ``mtls_server`` (mutual TLS).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rank1_triton.serve.launcher import TritonServer, free_ports
+from rank1_triton.serve.repository import assemble_repository
+from rank1_triton.serve.values import TorchServingOptions, torch_repository_values
+
+GUARDED_QUEUE_SIZE = 2
+
+
+class FlaggedTritonServer(TritonServer):
+    """A TritonServer started with extra tritonserver flags (TLS, restricted protocols)."""
+
+    def __init__(self, *args: object, flags: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.flags = flags
+
+    def command(self) -> list[str]:
+        return [*super().command(), *self.flags]
+
+
+def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions,
+                 flags: list[str] | None = None) -> TritonServer:
+    repository = assemble_repository(work_dir / "repository", engine="torch",
+                                     values=torch_repository_values(model_dir, options))
+    server = FlaggedTritonServer(repository, work_dir, free_ports(), flags=flags or [])
+    server.start(timeout_s=300)
+    return server
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A throw-away CA with a server certificate (localhost) and a client certificate, all PEM."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """Make a CA and two certificates it signs (P-256 keys, valid for a day) with the openssl CLI."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+             "-subj", "/CN=rank1 test CA", cwd=directory)
+    extensions = {
+        "server": "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        "client": "extendedKeyUsage=clientAuth\n",
+    }
+    for name, extension in extensions.items():
+        (directory / f"{name}.ext").write_text(extension)
+        _openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=rank1 test {name}",
+                 cwd=directory)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.crt", "-days", "1", "-extfile", f"{name}.ext", cwd=directory)
+    return Certificates(directory / "ca.crt", directory / "server.crt", directory / "server.key",
+                        directory / "client.crt", directory / "client.key")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """The guarded server's restricted-protocol key: ``--grpc-restricted-protocol=inference:<name>=<value>``."""
+
+    name: str
+    value: str
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The gRPC metadata Triton checks."""
+        return {f"triton-grpc-protocol-{self.name}": self.value}
+
+
+@pytest.fixture(scope="session")
+def api_key() -> ApiKey:
+    return ApiKey("rank1-api-key", "s3cret-test-key")
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture(scope="session")
+def plain_server(random_model_dir, tmp_path_factory):
+    options = TorchServingOptions(max_documents=1000, default_max_reasoning_tokens=2)
+    server = start_server(random_model_dir, tmp_path_factory.mktemp("plain-server"), options)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def guarded_server(random_model_dir, certificates, api_key, tmp_path_factory):
+    options = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=2, max_queue_size=GUARDED_QUEUE_SIZE)
+    flags = [
+        "--grpc-use-ssl=true",
+        f"--grpc-server-cert={certificates.server_cert}",
+        f"--grpc-server-key={certificates.server_key}",
+        f"--grpc-restricted-protocol=inference:{api_key.name}={api_key.value}",
+    ]
+    server = start_server(random_model_dir, tmp_path_factory.mktemp("guarded-server"), options, flags)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mtls_server(random_model_dir, certificates, tmp_path_factory):
+    options = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=2)
+    flags = [
+        "--grpc-use-ssl-mutual=true",
+        f"--grpc-server-cert={certificates.server_cert}",
+        f"--grpc-server-key={certificates.server_key}",
+        f"--grpc-root-cert={certificates.ca}",
+    ]
+    server = start_server(random_model_dir, tmp_path_factory.mktemp("mtls-server"), options, flags)
+    yield server
+    server.stop()
