@@ -33,7 +33,7 @@ class ServingOptions:
     """
 
     max_documents: int = 256
-    rank1_instance_count: int = 1
+    rank1_instance_count: int = 8  # concurrent rerank requests (one execute() per instance at a time)
     max_queue_size: int = 4096
     max_queue_delay_microseconds: int = 0
     queue_timeout_microseconds: int = 0

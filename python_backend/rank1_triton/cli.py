@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     serve.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     serve.add_argument("--threads", type=int, default=1, help="torch threads of the engine (0: torch's default)")
+    serve.add_argument("--entry-instances", type=int, default=4, help="rank1 requests served at once")
     serve.add_argument("--max-context-tokens", type=int, default=None)
     serve.add_argument("--dry-run", action="store_true", help="assemble the repository, print the command, stop")
     _add_server_arguments(serve)
@@ -85,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rank1-triton-"))
     options = TorchServingOptions(dtype=args.dtype, device=args.device, num_threads=args.threads,
-                                  max_context_tokens=args.max_context_tokens)
+                                  entry_instances=args.entry_instances, max_context_tokens=args.max_context_tokens)
     repository = assemble_repository(work_dir / "model_repository", engine="torch",
                                      values=torch_repository_values(model_dir, options))
     server = TritonServer(repository, work_dir, Ports(args.http_port, args.grpc_port, args.metrics_port))

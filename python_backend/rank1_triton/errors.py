@@ -1,4 +1,4 @@
-"""The error a caller can fix: a bad request field, named in ``field``."""
+"""Errors a request can end with: a bad field (named in ``field``), or the caller giving up."""
 
 from __future__ import annotations
 
@@ -9,3 +9,7 @@ class RequestError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class RequestCancelledError(RuntimeError):
+    """The caller cancelled the request (or its deadline passed); the remaining engine work was skipped."""

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .engines.base import Engine, GenerationRequest, GenerationResult
-from .errors import RequestError
+from .errors import RequestCancelledError, RequestError
 from .prompts import RETHINK_TEXT, THINK_END, compose_query, passage_from
 from .scoring import Ending, relevance_score, strip_end_id, thinking_ending, trim_to_last_sentence
 from .tokenization import EncodedPrompt, Rank1Tokenizer, trusted
@@ -134,11 +134,18 @@ class Rank1Reranker:
         prompts: Sequence[EncodedPrompt],
         options: ScoringOptions,
         agenerate: Callable[[list[GenerationRequest]], Awaitable[list[GenerationResult]]],
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> list[DocumentScore]:
-        """``score`` with an asynchronous engine call (the Triton entry model's BLS)."""
+        """``score`` with an asynchronous engine call (the Triton entry model's BLS).
+
+        ``cancelled`` is checked before each engine call; when it turns true, RequestCancelledError is raised.
+        """
         steps = self.score_steps(prompts, options)
         requests = next(steps)
         while True:
+            if cancelled():
+                steps.close()
+                raise RequestCancelledError("the request was cancelled")
             try:
                 requests = steps.send(await agenerate(requests))
             except StopIteration as done:

@@ -62,7 +62,8 @@ def test_image_is_the_pinned_triton_trtllm_container():
 def test_image_installs_the_library_without_touching_the_containers_torch():
     run = " ".join(instructions("RUN"))
     assert "pip3 install --no-cache-dir --no-deps /opt/rank1-triton/python_backend" in run
-    assert 'python3 -c "import rank1_triton"' in run
+    assert 'python3 -c "import rank1_triton, tritonclient.grpc.model_config_pb2"' in run
+    assert 'pip3 install --no-cache-dir "tritonclient[grpc]' in run  # the entry model parses Triton configs
 
 
 def test_image_copies_what_exists_and_what_pip_needs():

@@ -11,7 +11,7 @@ from rank1_triton.serve.launcher import TritonServer, free_ports
 from rank1_triton.serve.repository import assemble_repository
 from rank1_triton.serve.values import TorchServingOptions, torch_repository_values
 
-E2E_OPTIONS = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=16)
+E2E_OPTIONS = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=16, entry_instances=2)
 
 
 def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions = E2E_OPTIONS) -> TritonServer:

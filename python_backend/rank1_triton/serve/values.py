@@ -18,6 +18,7 @@ class TorchServingOptions:
     dtype: str = "float32"
     device: str = "cpu"
     num_threads: int = 1
+    entry_instances: int = 4  # rank1 model instances: how many rerank requests run at once
     max_batch_size: int = 64
     max_queue_size: int = 4096
     max_queue_delay_microseconds: int = 2000
@@ -51,7 +52,7 @@ def torch_repository_values(model_dir: Path, options: TorchServingOptions) -> di
         "engine_model_name": "tensorrt_llm",
         "max_documents": options.max_documents,
         "default_max_reasoning_tokens": options.default_max_reasoning_tokens,
-        "rank1_instance_count": 1,
+        "rank1_instance_count": options.entry_instances,
         "triton_max_batch_size": options.max_batch_size,
         "max_queue_delay_microseconds": options.max_queue_delay_microseconds,
         "max_queue_size": options.max_queue_size,

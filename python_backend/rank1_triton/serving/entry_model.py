@@ -11,7 +11,7 @@ from types import ModuleType
 from transformers import AutoTokenizer
 
 from ..engines.triton_bls import EngineCallError, TritonBLSEngine
-from ..errors import RequestError
+from ..errors import RequestCancelledError, RequestError
 from ..reranker import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS, Rank1Reranker
 from ..tokenization import Rank1Tokenizer
 from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
@@ -23,7 +23,12 @@ INPUT_NAMES = ("query", "documents", "instruction", "prompt")
 
 
 class Rank1EntryModel:
-    """Implements Triton's ``TritonPythonModel`` interface; ``execute`` is async so requests run concurrently."""
+    """Implements Triton's ``TritonPythonModel`` interface.
+
+    Triton runs a non-decoupled model's ``execute`` to completion before the next call on the same instance, so
+    concurrency comes from the instance count (``rank1_instance_count``); within one call the requests Triton
+    hands over and all their documents go to the engine together.
+    """
 
     def __init__(self, pb_utils: ModuleType) -> None:
         self._pb = pb_utils
@@ -57,9 +62,13 @@ class Rank1EntryModel:
             rerank = self._parse(request)
             prompts = self.reranker.encode(rerank.query, rerank.documents, instruction=rerank.instruction,
                                            prompt=rerank.prompt, options=rerank.options)
-            results = await self.reranker.ascore(prompts, rerank.options, self.engine.agenerate)
+            results = await self.reranker.ascore(prompts, rerank.options, self.engine.agenerate,
+                                                 cancelled=request.is_cancelled)
         except RequestError as error:
             return pb.InferenceResponse(error=pb.TritonError(str(error), pb.TritonError.INVALID_ARG))
+        except RequestCancelledError as error:
+            LOGGER.info("rank1 request cancelled by the caller")
+            return pb.InferenceResponse(error=pb.TritonError(str(error), pb.TritonError.CANCELLED))
         except EngineCallError as error:
             code = pb.TritonError.UNAVAILABLE if error.unavailable else pb.TritonError.INTERNAL
             LOGGER.warning("%s", error)
