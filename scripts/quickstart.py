@@ -15,10 +15,8 @@ from pathlib import Path
 
 from rank1_client import Rank1Client
 from rank1_triton.fixtures.cache import ensure_toy_model
-from rank1_triton.serve.launcher import TritonServer, free_ports
+from rank1_triton.serve.local import torch_server
 from rank1_triton.serve.models import DEFAULT_MODEL, ModelNotAvailableError, resolve_model
-from rank1_triton.serve.repository import assemble_repository
-from rank1_triton.serve.values import TorchServingOptions, torch_repository_values
 
 REAL_EXAMPLE = (
     "how do vaccines train the immune system",
@@ -59,10 +57,7 @@ def main() -> int:
     budget = args.max_reasoning_tokens or (48 if is_toy else 512)
 
     step("assembling the model repository and starting tritonserver (the log shows progress)")
-    work_dir = Path(tempfile.mkdtemp(prefix="rank1-quickstart-"))
-    repository = assemble_repository(work_dir / "model_repository", engine="torch",
-                                     values=torch_repository_values(model_dir, TorchServingOptions()))
-    server = TritonServer(repository, work_dir, free_ports())
+    server = torch_server(model_dir, Path(tempfile.mkdtemp(prefix="rank1-quickstart-")))
     print(f"   log: {server.log_path}")
     started = time.perf_counter()
     server.start(timeout_s=600)

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from .serve.launcher import Ports, ServerStartError, TritonServer
+from .serve.local import torch_server
 from .serve.models import DEFAULT_MODEL, ModelNotAvailableError, resolve_model
-from .serve.repository import assemble_repository
-from .serve.values import TorchServingOptions, torch_repository_values
+from .serve.values import TorchServingOptions
 
 LOGGER = logging.getLogger("rank1_triton")
 
@@ -25,6 +25,8 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the assembled repository and the server log go (default: a temp folder)")
     parser.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for readiness")
+    parser.add_argument("--triton-arg", action="append", default=[], metavar="FLAG",
+                        help="extra tritonserver flag, repeatable (e.g. --triton-arg=--grpc-use-ssl=true)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,11 +89,10 @@ def _serve(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rank1-triton-"))
     options = TorchServingOptions(dtype=args.dtype, device=args.device, num_threads=args.threads,
                                   entry_instances=args.entry_instances, max_context_tokens=args.max_context_tokens)
-    repository = assemble_repository(work_dir / "model_repository", engine="torch",
-                                     values=torch_repository_values(model_dir, options))
-    server = TritonServer(repository, work_dir, Ports(args.http_port, args.grpc_port, args.metrics_port))
+    server = torch_server(model_dir, work_dir, options,
+                          ports=Ports(args.http_port, args.grpc_port, args.metrics_port), extra_args=args.triton_arg)
     if args.dry_run:
-        print(f"repository: {repository}")
+        print(f"repository: {server.repository}")
         print(" ".join(server.command()))
         return 0
     return _run_until_signal(server, args.startup_timeout)
@@ -102,7 +103,8 @@ def _serve_repository(args: argparse.Namespace) -> int:
         print(f"error: model repository {args.model_repository} does not exist", file=sys.stderr)
         return 2
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rank1-triton-"))
-    server = TritonServer(args.model_repository, work_dir, Ports(args.http_port, args.grpc_port, args.metrics_port))
+    server = TritonServer(args.model_repository, work_dir, Ports(args.http_port, args.grpc_port, args.metrics_port),
+                          extra_args=args.triton_arg)
     return _run_until_signal(server, args.startup_timeout)
 
 

@@ -13,29 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from rank1_triton.serve.launcher import TritonServer, free_ports
-from rank1_triton.serve.repository import assemble_repository
-from rank1_triton.serve.values import TorchServingOptions, torch_repository_values
+from rank1_triton.serve.launcher import TritonServer
+from rank1_triton.serve.local import torch_server
+from rank1_triton.serve.values import TorchServingOptions
 
 GUARDED_QUEUE_SIZE = 2
 
 
-class FlaggedTritonServer(TritonServer):
-    """A TritonServer started with extra tritonserver flags (TLS, restricted protocols)."""
-
-    def __init__(self, *args: object, flags: list[str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.flags = flags
-
-    def command(self) -> list[str]:
-        return [*super().command(), *self.flags]
-
-
 def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions,
                  flags: list[str] | None = None) -> TritonServer:
-    repository = assemble_repository(work_dir / "repository", engine="torch",
-                                     values=torch_repository_values(model_dir, options))
-    server = FlaggedTritonServer(repository, work_dir, free_ports(), flags=flags or [])
+    server = torch_server(model_dir, work_dir, options, extra_args=flags or [])
     server.start(timeout_s=300)
     return server
 

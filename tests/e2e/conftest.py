@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from rank1_triton.serve.launcher import TritonServer, free_ports
-from rank1_triton.serve.repository import assemble_repository
-from rank1_triton.serve.values import TorchServingOptions, torch_repository_values
+from rank1_triton.serve.launcher import TritonServer
+from rank1_triton.serve.local import torch_server
+from rank1_triton.serve.values import TorchServingOptions
 
 E2E_OPTIONS = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=16, entry_instances=2)
 
 
 def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions = E2E_OPTIONS) -> TritonServer:
-    repository = assemble_repository(work_dir / "repository", engine="torch",
-                                     values=torch_repository_values(model_dir, options))
-    server = TritonServer(repository, work_dir, free_ports())
+    server = torch_server(model_dir, work_dir, options)
     server.start(timeout_s=300)
     return server
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,10 +57,11 @@ class TritonServer:
     """A tritonserver process on ``repository``; use as a context manager or call start()/stop()."""
 
     def __init__(self, repository: Path, work_dir: Path, ports: Ports = Ports(), *, log_verbose: int = 0,
-                 exit_timeout_s: int = 10) -> None:
+                 exit_timeout_s: int = 10, extra_args: Sequence[str] = ()) -> None:
         self.repository = repository
         self.work_dir = work_dir
         self.ports = ports
+        self.extra_args = list(extra_args)  # more tritonserver flags: TLS, restricted protocols, ...
         self.log_path = work_dir / "tritonserver.log"
         self._log_verbose = log_verbose
         self._exit_timeout_s = exit_timeout_s
@@ -88,6 +90,7 @@ class TritonServer:
             f"--exit-timeout-secs={self._exit_timeout_s}",
             f"--log-verbose={self._log_verbose}",
             "--strict-readiness=true",
+            *self.extra_args,
         ]
 
     def start(self, timeout_s: float = 300.0) -> None:
