@@ -17,7 +17,7 @@ python -m pip install --upgrade --quiet pip
 step "installing torch==2.13.0 (CPU build)"
 python -m pip install --progress-bar on "torch==2.13.0"
 step "installing rank1-triton, its client and test tools"
-python -m pip install --progress-bar on -r requirements-dev.txt -e "./python_backend[fixtures,serve]" -e ./client
+python -m pip install --progress-bar on -r requirements-dev.txt -e "./python_backend[fixtures,serve]" -e ./client -e ./build
 python - <<'PY'
 import torch
 assert torch.__version__.startswith("2.13.0"), f"unexpected torch {torch.__version__}"

@@ -11,6 +11,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from rank1_triton.engines.torch_engine import TorchEngine
 from rank1_triton.fixtures.cache import ensure_random_model, ensure_tokenizer, ensure_toy_model
 from rank1_triton.reranker import Rank1Reranker
+from rank1_triton.serve.launcher import TritonServer
+from rank1_triton.serve.local import torch_server
+from rank1_triton.serve.values import TorchServingOptions
 from rank1_triton.tokenization import Rank1Tokenizer
 
 # Two busy processes with two threads each slow each other down badly on these 2-core machines.
@@ -83,3 +86,27 @@ def reranker_for(engine_cache):
 @pytest.fixture(scope="session")
 def random_llama_tokenizer():
     return AutoTokenizer.from_pretrained(ensure_random_model("llama"))
+
+
+# Real tritonserver processes (from the nvidia-pytriton wheel) serving the tiny models, shared by the session.
+SERVER_OPTIONS = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=16, entry_instances=2)
+
+
+def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions = SERVER_OPTIONS) -> TritonServer:
+    server = torch_server(model_dir, work_dir, options)
+    server.start(timeout_s=300)
+    return server
+
+
+@pytest.fixture(scope="session")
+def random_server(random_model_dir, tmp_path_factory):
+    server = start_server(random_model_dir, tmp_path_factory.mktemp("random-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def toy_server(toy_model_dir, tmp_path_factory):
+    server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-server"))
+    yield server
+    server.stop()

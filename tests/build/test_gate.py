@@ -10,7 +10,7 @@ from tritonclient.utils import InferenceServerException, deserialize_bytes_tenso
 
 from rank1_build import cli, gate
 from rank1_build.gate import DevQuery, Thresholds, compare_tables, load_dev_set, run_gate
-from rank1_build.metrics import average_ranks, ndcg_at_k, ranking, spearman, top_k_overlap
+from rank1_triton.ranking_metrics import average_ranks, ndcg_at_k, ranking, spearman, top_k_overlap
 
 
 def test_average_ranks_share_ties():

@@ -5,7 +5,7 @@ import pytest
 
 from rank1_triton.errors import RequestError
 from rank1_triton.reranker import DocumentScore
-from rank1_triton.serving.entry_request import parse_parameters, parse_rerank_request, ranking, response_tensors
+from rank1_triton.serving.entry_request import parse_parameters, parse_rerank_request, response_tensors
 
 
 def texts(*items):
@@ -69,7 +69,9 @@ def test_parameters_json():
 
 
 def test_ranking_is_best_first_stable_and_cut():
-    assert ranking([0.2, 0.9, 0.2, 0.5], 3) == [1, 3, 0]
+    results = [DocumentScore(s, "", 1, False, False) for s in (0.2, 0.9, 0.2, 0.5)]
+    request = parse({"documents": texts("a", "b", "c", "d")}, {"top_n": 3})
+    assert response_tensors(request, results)["ranking"].tolist() == [1, 3, 0]
 
 
 def test_response_tensors_types_and_optional_reasoning():
