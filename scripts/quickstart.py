@@ -27,7 +27,8 @@ REAL_EXAMPLE = (
         "Antibodies are proteins made by B cells that bind to specific antigens on viruses and bacteria.",
     ],
 )
-TOY_EXAMPLE = ("find cat", ["sun dog cat river", "stone cloud tree", "red blue cat", "wolf ship gold king rain"])
+# The toy task: is the quoted word in the passage? (rank1_triton/fixtures/toy_task.py)
+TOY_EXAMPLE = ('find "cat"', ["river cat dog sun", "stone cloud tree", "cat red blue", "king rain gold ship wolf"])
 
 
 def step(message: str) -> None:
