@@ -1,4 +1,4 @@
-"""The quality gate's metrics over one query's document scores (pure Python, no dependencies).
+"""Ranking quality measures (pure Python): the quality gate, benchmarks and tests use them.
 
 Conventions: ties in a ranking are broken by document index (earlier first), as a stable sort does; Spearman's
 rho is Pearson's correlation of average ranks; nDCG uses linear gains ``rel / log2(rank + 1)`` as trec_eval's

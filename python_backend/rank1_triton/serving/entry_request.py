@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RequestError
+from ..ranking_metrics import ranking
 from ..reranker import DEFAULT_MAX_REASONING_TOKENS, DocumentScore, ScoringOptions
 
 MAX_RETHINK = 8
@@ -128,17 +129,12 @@ def parse_rerank_request(
     )
 
 
-def ranking(scores: Sequence[float], top_n: int) -> list[int]:
-    """Document indices by descending score (ties keep input order), cut to ``top_n``."""
-    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:top_n]
-
-
 def response_tensors(request: RerankRequest, results: Sequence[DocumentScore]) -> dict[str, np.ndarray]:
     """The ``rank1`` model's outputs for one request."""
     scores = [r.score for r in results]
     tensors = {
         "scores": np.asarray(scores, dtype=np.float32),
-        "ranking": np.asarray(ranking(scores, request.top_n), dtype=np.int32),
+        "ranking": np.asarray(ranking(scores)[: request.top_n], dtype=np.int32),
         "reasoning_tokens": np.asarray([r.reasoning_tokens for r in results], dtype=np.int32),
         "forced": np.asarray([r.forced for r in results], dtype=np.bool_),
         "truncated": np.asarray([r.truncated for r in results], dtype=np.bool_),
