@@ -44,15 +44,15 @@ def test_gpu_bench_cpu_smoke():
 @pytest.mark.server
 def test_overhead_bench(random_model_dir):
     rows = table_rows(run_bench("overhead.py", "--models", "random", "--docs", "2", "--budget", "4",
-                                "--repeats", "1"))
+                                "--repeats", "1", "--entry-instances", "1"))
     assert len(rows) == 1 and rows[0][0] == "random"
     assert float(rows[0][-1]) < 1e-4  # in-process and served scores agree
 
 
 @pytest.mark.server
-def test_load_bench(random_model_dir, tmp_path):
-    lines = run_bench("load.py", "--model", "random", "--concurrency", "1", "--requests", "2", "--docs", "2",
-                      "--budget", "4", "--out", str(tmp_path / "load"))
+def test_load_bench(random_server, tmp_path):
+    lines = run_bench("load.py", "--url", random_server.grpc_url, "--concurrency", "1", "--requests", "2",
+                      "--docs", "2", "--budget", "4", "--out", str(tmp_path / "load"))
     tools = {row[0] for row in table_rows(lines)}
     perf_analyzer_missing = any(line.startswith("perf_analyzer unavailable") for line in lines)
     assert tools == ({"AsyncRank1Client"} if perf_analyzer_missing else {"AsyncRank1Client", "perf_analyzer"})

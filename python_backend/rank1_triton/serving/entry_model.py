@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -49,11 +50,15 @@ class Rank1EntryModel:
             capabilities.max_context_tokens // 2,
         )
         self.metrics = Rank1Metrics(self._pb, args["model_name"])
+        self._bls_executor = ThreadPoolExecutor(max_workers=int(parameters.get("bls_concurrency", "256")))
         LOGGER.info("rank1 ready: engine %s (fused answer step: %s, context %d)", engine_name,
                     capabilities.fused_answer_step, capabilities.max_context_tokens)
 
     async def execute(self, requests: list) -> list:
         """One response per request; a bad request gets INVALID_ARG and never affects the others."""
+        # The stub runs each BLS async_exec in the running loop's default executor, whose default size
+        # (cpu_count + 4) would let only a few documents reach the engine's batcher at once.
+        asyncio.get_running_loop().set_default_executor(self._bls_executor)
         return list(await asyncio.gather(*(self._respond(r) for r in requests)))
 
     async def _respond(self, request):
