@@ -21,7 +21,7 @@ class TorchServingOptions:
     entry_instances: int = 4  # rank1 model instances: how many rerank requests run at once
     max_batch_size: int = 64
     max_queue_size: int = 4096
-    max_queue_delay_microseconds: int = 10000  # lets one request's documents gather into one engine batch
+    max_queue_delay_microseconds: int = 40000  # lets one request's documents gather into one engine batch
     queue_timeout_microseconds: int = 0
     max_documents: int = 256
     default_max_reasoning_tokens: int = 8192
