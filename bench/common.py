@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
+from rank1_triton.contract import ENGINE_MODEL_NAME
 from rank1_triton.fixtures.cache import ensure_random_model, ensure_toy_model
 from rank1_triton.serve.launcher import TritonServer
 from rank1_triton.serve.local import torch_server
@@ -22,7 +23,7 @@ from rank1_triton.serve.values import TorchServingOptions
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 ENTRY_MODEL = "rank1"
-ENGINE_MODEL = "tensorrt_llm"
+ENGINE_MODEL = ENGINE_MODEL_NAME
 BATCH_PARTS = ("compute_input", "compute_infer", "compute_output")
 
 MODELS: dict[str, Callable[[], Path]] = {

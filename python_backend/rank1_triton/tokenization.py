@@ -128,10 +128,6 @@ class Rank1Tokenizer:
         """Text of ``ids`` with special tokens kept (``</think>`` stays visible)."""
         return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
-    def count(self, text: str) -> int:
-        """Number of tokens of user text."""
-        return len(self._encode_plain(text))
-
     def encode_prompt(self, query_text: str, passage_text: str, *, max_tokens: int, truncate: bool) -> EncodedPrompt:
         """Tokenize the Rank1 prompt so it has at most ``max_tokens`` tokens, cutting only the passage.
 

@@ -11,7 +11,7 @@ engine's own KV cache.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -45,7 +45,6 @@ class EngineCapabilities:
 
     fused_answer_step: bool = False
     max_context_tokens: int = 32768
-    extras: dict[str, str] = field(default_factory=dict)
 
 
 class Engine(Protocol):

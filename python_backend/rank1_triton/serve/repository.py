@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from ..contract import ENGINE_MODEL_NAME
+
 EngineKind = Literal["torch", "tensorrt-llm"]
 GPU_ENGINE_CONFIG = "config.tensorrtllm.pbtxt"
-ENGINE_MODEL = "tensorrt_llm"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
@@ -48,7 +49,7 @@ def assemble_repository(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     shutil.copytree(source, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    engine_dir = out_dir / ENGINE_MODEL
+    engine_dir = out_dir / ENGINE_MODEL_NAME
     gpu_config = engine_dir / GPU_ENGINE_CONFIG
     if engine == "tensorrt-llm":
         gpu_config.replace(engine_dir / "config.pbtxt")

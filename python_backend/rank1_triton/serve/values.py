@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..contract import ENGINE_MODEL_NAME
+
 # The official rank1.py serves with max_model_len=16000; 16384 keeps the default 8192-token budget under the
 # entry model's cap of half the context, as in build/ (docs/engines.md).
 DEFAULT_MAX_CONTEXT_TOKENS = 16384
@@ -49,7 +51,7 @@ def torch_repository_values(model_dir: Path, options: TorchServingOptions) -> di
     context = min(options.max_context_tokens or DEFAULT_MAX_CONTEXT_TOKENS, model_context(model_dir))
     values = {
         "tokenizer_dir": str(model_dir),
-        "engine_model_name": "tensorrt_llm",
+        "engine_model_name": ENGINE_MODEL_NAME,
         "max_documents": options.max_documents,
         "default_max_reasoning_tokens": options.default_max_reasoning_tokens,
         "rank1_instance_count": options.entry_instances,

@@ -11,6 +11,7 @@ from types import ModuleType
 
 from transformers import AutoTokenizer
 
+from ..contract import ENGINE_MODEL_NAME
 from ..engines.triton_bls import EngineCallError, TritonBLSEngine
 from ..errors import RequestCancelledError, RequestError
 from ..reranker import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS, Rank1Reranker
@@ -38,7 +39,7 @@ class Rank1EntryModel:
         """Load the tokenizer, read the engine model's capabilities, create the metrics."""
         config = json.loads(args["model_config"])
         parameters = parameters_of(config)
-        engine_name = parameters.get("engine_model_name", "tensorrt_llm")
+        engine_name = parameters.get("engine_model_name", ENGINE_MODEL_NAME)
         repository = Path(args["model_repository"]).parent
         capabilities = engine_capabilities(repository / engine_name / "config.pbtxt")
         tokenizer = Rank1Tokenizer(AutoTokenizer.from_pretrained(parameters["tokenizer_dir"]))
