@@ -16,9 +16,9 @@ import tritonclient.grpc as grpcclient
 
 from rank1_triton.contract import ENGINE_MODEL_NAME
 from rank1_triton.fixtures.cache import ensure_random_model, ensure_toy_model
-from rank1_triton.serve.launcher import TritonServer
-from rank1_triton.serve.local import torch_server
-from rank1_triton.serve.values import TorchServingOptions
+from rank1_triton.launch.launcher import TritonServer
+from rank1_triton.launch.local import torch_server
+from rank1_triton.launch.values import TorchServingOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"

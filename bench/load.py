@@ -32,7 +32,7 @@ from common import ENTRY_MODEL, MODELS, RESULTS_DIR, machine_line, triton_server
 
 from rank1_client import AsyncRank1Client
 from rank1_triton.fixtures.toy_task import make_ranking_queries
-from rank1_triton.serve.values import TorchServingOptions
+from rank1_triton.launch.values import TorchServingOptions
 
 INSTALLER = Path(__file__).resolve().parent / "install_perf_analyzer.sh"
 Request = tuple[str, list[str]]

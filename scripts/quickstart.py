@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from rank1_client import Rank1Client
+from rank1_triton.errors import ModelNotAvailableError
 from rank1_triton.fixtures.cache import ensure_toy_model
-from rank1_triton.serve.local import torch_server
-from rank1_triton.serve.models import DEFAULT_MODEL, ModelNotAvailableError, resolve_model
+from rank1_triton.launch.local import torch_server
+from rank1_triton.launch.models import DEFAULT_MODEL, resolve_model
 
 REAL_EXAMPLE = (
     "how do vaccines train the immune system",

@@ -3,6 +3,8 @@
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k parity -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Test models and tokenizers are built once into this git-ignored folder (rank1_triton.fixtures.store).
+export RANK1_TRITON_CACHE="${RANK1_TRITON_CACHE:-$PWD/.cache/rank1-triton}"
 step() { printf '\n==> %s\n' "$*"; }
 
 scripts/install.sh

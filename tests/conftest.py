@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Fixtures are cached in the repository (git-ignored), as scripts/test.sh and scripts/quickstart.sh set it; set
+# before the fixture modules are imported, and inherited by the tritonservers the tests start.
+os.environ.setdefault("RANK1_TRITON_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "rank1-triton"))
 
 import pytest
 import torch
@@ -10,10 +15,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rank1_triton.engines.torch_engine import TorchEngine
 from rank1_triton.fixtures.cache import ensure_random_model, ensure_tokenizer, ensure_toy_model
+from rank1_triton.launch.launcher import TritonServer
+from rank1_triton.launch.local import torch_server
+from rank1_triton.launch.values import TorchServingOptions
 from rank1_triton.reranker import Rank1Reranker
-from rank1_triton.serve.launcher import TritonServer
-from rank1_triton.serve.local import torch_server
-from rank1_triton.serve.values import TorchServingOptions
 from rank1_triton.tokenization import Rank1Tokenizer
 
 # Two busy processes with two threads each slow each other down badly on these 2-core machines.

@@ -4,7 +4,7 @@ Modules, one job each: ``model`` (read a checkpoint's config.json), ``catalog`` 
 dry runs), ``formats`` (quantization formats, GPU generations, support matrix), ``validate`` (refusals),
 ``sizing`` (engine limits from Rank1's shapes, memory estimates), ``plan`` (the command lines), ``configs``
 (the Triton model configs), ``runner`` (run or print a plan), ``quantize`` (ModelOpt quantization, run in
-``.venv-quantize``), ``metrics`` and ``gate`` (the quality gate), ``serve`` (the container's launcher),
+``.venv-quantize``), ``gate`` (the quality gate), ``serve`` (the container's launcher),
 ``cli`` (``python -m rank1_build``).
 """
 

@@ -12,18 +12,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rank1_triton.contract import DEFAULT_MAX_CONTEXT_TOKENS, DEFAULT_MAX_REASONING_TOKENS, ENTRY_MODEL_NAME
+from rank1_triton.launch.launcher import Ports
+
 from .configs import SCHEDULER_POLICIES, ServingOptions
 from .errors import BuildRefusal
 from .formats import FORMATS, KVCache, Quant
-from .pins import CONTAINER_EXAMPLES_DIR, ENTRY_MODEL_NAME, TRTLLM_VERSION
+from .pins import CONTAINER_EXAMPLES_DIR, TRTLLM_VERSION
 from .plan import CALIB_SIZE, BuildRequest, Calibration, OutputLayout, Quantizer
-from .sizing import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_MAX_CONTEXT_TOKENS,
-    DEFAULT_MAX_NUM_TOKENS,
-    DEFAULT_MAX_REASONING_TOKENS,
-    EngineShape,
-)
+from .sizing import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_NUM_TOKENS, EngineShape
 from .validate import check_format, check_tensor_parallel, detect_compute_capability, validate
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
@@ -102,9 +99,10 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="serve a built engine folder (the container's default command)")
     parser.add_argument("engine_folder", type=Path)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rank1-serve"))
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--metrics-port", type=int, default=8002)
+    ports = Ports()
+    parser.add_argument("--http-port", type=int, default=ports.http)
+    parser.add_argument("--grpc-port", type=int, default=ports.grpc)
+    parser.add_argument("--metrics-port", type=int, default=ports.metrics)
     parser.add_argument("--dry-run", action="store_true", help="assemble the repository, print the command")
 
 
@@ -130,9 +128,12 @@ def _build(args: argparse.Namespace) -> int:
         raise BuildRefusal("no NVIDIA GPU visible to nvidia-smi: pass --gpu-cc of the serving GPU (9.0 for H100)")
     shape = EngineShape(args.max_context_tokens, args.max_reasoning_tokens, args.max_batch_size, args.max_num_tokens)
     try:
-        options = ServingOptions(args.max_documents, args.rank1_instances, args.max_queue_size,
-                                 args.max_queue_delay_us, args.queue_timeout_us, args.scheduler_policy,
-                                 args.kv_cache_free_gpu_mem_fraction)
+        options = ServingOptions(
+            max_documents=args.max_documents, rank1_instance_count=args.rank1_instances,
+            max_queue_size=args.max_queue_size, max_queue_delay_microseconds=args.max_queue_delay_us,
+            queue_timeout_microseconds=args.queue_timeout_us, batch_scheduler_policy=args.scheduler_policy,
+            kv_cache_free_gpu_mem_fraction=args.kv_cache_free_gpu_mem_fraction,
+        )
     except ValueError as error:
         raise BuildRefusal(str(error)) from None
     layout = OutputLayout(args.output.resolve())
@@ -197,7 +198,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .serve import Ports, serve
+    from .serve import serve
 
     serve(args.engine_folder, args.workdir, ports=Ports(args.http_port, args.grpc_port, args.metrics_port),
           dry_run=args.dry_run)

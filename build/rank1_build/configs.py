@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .pins import ENGINE_MODEL_NAME
+from rank1_triton.contract import ENGINE_MODEL_NAME
+from rank1_triton.launch.repository import placeholders
+
 from .sizing import EngineShape
 
 ENGINE_TEMPLATE = Path("tensorrt_llm") / "config.tensorrtllm.pbtxt"
@@ -61,7 +63,7 @@ def model_repository_dir() -> Path:
 
     That is ``$RANK1_TRITON_TEMPLATES``, the source checkout's ``model_repository/``, or the image's copy.
     """
-    from rank1_triton.serve.repository import templates_dir
+    from rank1_triton.launch.repository import templates_dir
 
     return templates_dir()
 
@@ -89,19 +91,10 @@ def repository_values(
     }
 
 
-def template_placeholders(text: str) -> set[str]:
-    """The ``${name}`` placeholders of a template."""
-    return {
-        match.group("braced") or match.group("named")
-        for match in string.Template.pattern.finditer(text)
-        if match.group("braced") or match.group("named")
-    }
-
-
 def render_engine_config(values: Mapping[str, str]) -> str:
     """The GPU engine model's config with every placeholder filled; ValueError names any missing value."""
     text = (model_repository_dir() / ENGINE_TEMPLATE).read_text(encoding="utf-8")
-    missing = sorted(template_placeholders(text) - set(values))
+    missing = sorted(placeholders(text) - set(values))
     if missing:
         raise ValueError(f"{ENGINE_TEMPLATE}: no value for {', '.join(missing)}")
     return string.Template(text).substitute(values)
@@ -109,6 +102,6 @@ def render_engine_config(values: Mapping[str, str]) -> str:
 
 def write_repository(out_dir: Path, values: Mapping[str, str]) -> Path:
     """Assemble the Triton repository for the TensorRT-LLM engine (rank1_triton's assembler does the copying)."""
-    from rank1_triton.serve.repository import assemble_repository
+    from rank1_triton.launch.repository import assemble_repository
 
     return assemble_repository(out_dir, engine="tensorrt-llm", values=values)

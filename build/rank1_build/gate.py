@@ -17,9 +17,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from rank1_triton.contract import ENTRY_MODEL_NAME
 from rank1_triton.ranking_metrics import ndcg_at_k, spearman, top_k_overlap
-
-from .pins import ENTRY_MODEL_NAME
 
 ScoreTable = Mapping[str, Sequence[float]]
 TOP_K = 10

@@ -15,6 +15,3 @@ MODELOPT_VERSION = "0.47.0"
 CONTAINER_EXAMPLES_DIR = "/app/examples"
 CONTAINER_LAUNCH_SCRIPT = "/app/scripts/launch_triton_server.py"
 TRITONSERVER = "/opt/tritonserver/bin/tritonserver"
-
-ENGINE_MODEL_NAME = "tensorrt_llm"
-ENTRY_MODEL_NAME = "rank1"

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from rank1_triton.contract import ENGINE_MODEL_NAME
+
 from .errors import BuildRefusal
 from .formats import AWQ_GROUP_SIZE, FORMATS, KVCache, Quant
 from .model import ModelSpec
-from .pins import CONTAINER_EXAMPLES_DIR, CONTAINER_LAUNCH_SCRIPT, ENGINE_MODEL_NAME
+from .pins import CONTAINER_EXAMPLES_DIR, CONTAINER_LAUNCH_SCRIPT
 from .sizing import TOKENS_PER_BLOCK, EngineShape
 from .validate import architecture_support
 

@@ -11,23 +11,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
+
+from rank1_triton.contract import ENGINE_MODEL_NAME
+from rank1_triton.launch.launcher import Ports
 
 from .configs import ServingOptions, repository_values, write_repository
 from .errors import BuildRefusal
-from .pins import ENGINE_MODEL_NAME, TRITONSERVER
+from .pins import TRITONSERVER
 from .runner import MANIFEST_FORMAT
 from .sizing import EngineShape
-
-
-@dataclass(frozen=True)
-class Ports:
-    """tritonserver's endpoints."""
-
-    http: int = 8000
-    grpc: int = 8001
-    metrics: int = 8002
 
 
 def load_manifest(root: Path) -> dict:

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rank1_triton.contract import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_CONTEXT_TOKENS, DEFAULT_MAX_REASONING_TOKENS
+
 from .formats import AWQ_GROUP_SIZE, FORMATS, KV_BYTES, KVCache, Quant
 from .model import ModelSpec
 
-# Tokens kept free after the reasoning for "\n</think>" and the answer token; the entry model reserves the same
-# (rank1_triton.reranker.ANSWER_RESERVE_TOKENS).
-ANSWER_RESERVE_TOKENS = 8
 # KV-cache block size passed to trtllm-build: the answer step reuses every full block of the reasoning phase's
 # sequence, so at most TOKENS_PER_BLOCK - 1 prefix tokens are recomputed.
 TOKENS_PER_BLOCK = 32
 
-# The official rank1.py serves with max_model_len=16000; 16384 keeps the default reasoning budget of 8192 within
-# half the context, where the entry model caps it (rank1_triton.serving.entry_model).
-DEFAULT_MAX_CONTEXT_TOKENS = 16384
-DEFAULT_MAX_REASONING_TOKENS = 8192
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_MAX_NUM_TOKENS = 8192
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from rank1_triton.contract import ANSWER_RESERVE_TOKENS
+
 from .errors import BuildRefusal
 from .formats import (
     AWQ_GROUP_SIZE,
@@ -19,7 +21,7 @@ from .formats import (
 )
 from .model import ModelSpec
 from .pins import TRTLLM_VERSION
-from .sizing import ANSWER_RESERVE_TOKENS, TOKENS_PER_BLOCK, EngineShape
+from .sizing import TOKENS_PER_BLOCK, EngineShape
 
 TP_REPORT_WARNING = (
     "tensor parallelism shards the reasoning model across GPUs; a third party reports that TP-sharded "

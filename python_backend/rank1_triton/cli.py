@@ -10,10 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .serve.launcher import Ports, ServerStartError, TritonServer
-from .serve.local import torch_server
-from .serve.models import DEFAULT_MODEL, ModelNotAvailableError, resolve_model
-from .serve.values import TorchServingOptions
+from .errors import ModelNotAvailableError, ServerStartError
+from .launch.launcher import Ports, TritonServer
+from .launch.local import torch_server
+from .launch.models import DEFAULT_MODEL, resolve_model
+from .launch.values import TorchServingOptions
 
 LOGGER = logging.getLogger("rank1_triton")
 

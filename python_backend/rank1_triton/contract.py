@@ -1,19 +1,14 @@
-"""The tensor contract shared by both engine models (PyTorch and TensorRT-LLM).
+"""The tensor contracts of the two Triton models, and the limits every layer shares (no numpy: build/ imports it).
 
-Names, dtypes and dims are those of the ``tensorrt_llm`` model in TensorRT-LLM 1.2.x
-(``triton_backend/all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt``), restricted to the tensors
-the entry model uses, plus the PyTorch engine's fused-answer extension. Tests check both model configs
-against this table.
+Engine model (``tensorrt_llm``): names, dtypes and dims of NVIDIA's TensorRT-LLM 1.2.x model
+(``triton_backend/all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt``), restricted to the tensors the
+entry model uses, plus the PyTorch engine's fused-answer extension. Entry model (``rank1``): the public API
+(docs/api.md). Tests check both model configs, the build tool and the client against these tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-
-ENGINE_MODEL_NAME = "tensorrt_llm"
 
 
 @dataclass(frozen=True)
@@ -26,6 +21,21 @@ class TensorSpec:
     optional: bool = False
 
 
+def names(specs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
+    """The tensor names of a table, in order."""
+    return tuple(spec.name for spec in specs)
+
+
+# --- shared limits ---------------------------------------------------------------------------------------------
+DEFAULT_MAX_REASONING_TOKENS = 8192
+# Room kept after prompt + budget for the forced "\n</think>" suffix and the answer position.
+ANSWER_RESERVE_TOKENS = 8
+# The official rank1.py serves with max_model_len=16000; 16384 keeps the default reasoning budget within half the
+# context, where the entry model caps its default budget.
+DEFAULT_MAX_CONTEXT_TOKENS = 16384
+
+# --- engine model ----------------------------------------------------------------------------------------------
+ENGINE_MODEL_NAME = "tensorrt_llm"
 ENGINE_INPUTS: tuple[TensorSpec, ...] = (
     TensorSpec("input_ids", "TYPE_INT32", (-1,), optional=True),
     TensorSpec("input_lengths", "TYPE_INT32", (1,)),
@@ -48,32 +58,23 @@ FUSED_ANSWER_OUTPUTS: tuple[TensorSpec, ...] = (TensorSpec("answer_logits", "TYP
 FUSED_ANSWER_STEP_PARAMETER = "rank1_fused_answer_step"
 MAX_CONTEXT_PARAMETER = "rank1_max_context_tokens"
 
-
-def to_word_list(words: Sequence[Sequence[int]]) -> np.ndarray:
-    """Encode token sequences in NVIDIA's ``[2, N]`` stop/bad-words format.
-
-    Row 0 holds the ids of all words back to back (padded with 0); row 1 the cumulative end offsets
-    (padded with -1), as NVIDIA's preprocessing model writes it.
-    """
-    flat = [int(t) for word in words for t in word]
-    offsets = np.cumsum([len(word) for word in words], dtype=np.int64).tolist()
-    width = max(len(flat), len(offsets), 1)
-    array = np.zeros((2, width), dtype=np.int32)
-    array[1, :] = -1
-    array[0, : len(flat)] = flat
-    array[1, : len(offsets)] = offsets
-    return array
-
-
-def from_word_list(array: np.ndarray) -> list[list[int]]:
-    """Decode NVIDIA's ``[2, N]`` word-list format back into token sequences."""
-    if array.ndim != 2 or array.shape[0] != 2:
-        raise ValueError(f"a word list has shape [2, N], got {list(array.shape)}")
-    ids, offsets = array[0], [int(o) for o in array[1] if o >= 0]
-    words, start = [], 0
-    for end in offsets:
-        if end < start or end > len(ids):
-            raise ValueError(f"word-list offsets must rise within the {len(ids)} ids, got {offsets}")
-        words.append([int(t) for t in ids[start:end]])
-        start = end
-    return words
+# --- entry model -----------------------------------------------------------------------------------------------
+ENTRY_MODEL_NAME = "rank1"
+ENTRY_INPUTS: tuple[TensorSpec, ...] = (
+    TensorSpec("query", "TYPE_STRING", (1,)),
+    TensorSpec("documents", "TYPE_STRING", (-1,)),
+    TensorSpec("instruction", "TYPE_STRING", (1,), optional=True),
+    TensorSpec("prompt", "TYPE_STRING", (1,), optional=True),
+)
+ENTRY_OUTPUTS: tuple[TensorSpec, ...] = (
+    TensorSpec("scores", "TYPE_FP32", (-1,)),
+    TensorSpec("ranking", "TYPE_INT32", (-1,)),
+    TensorSpec("reasoning", "TYPE_STRING", (-1,)),
+    TensorSpec("reasoning_tokens", "TYPE_INT32", (-1,)),
+    TensorSpec("forced", "TYPE_BOOL", (-1,)),
+    TensorSpec("truncated", "TYPE_BOOL", (-1,)),
+)
+# Request parameters of the entry model (KServe v2 "parameters").
+ENTRY_PARAMETERS = ("max_reasoning_tokens", "rethink", "return_reasoning", "top_n", "truncate")
+TRUNCATE_MODES = ("END", "NONE")
+MAX_RETHINK = 8

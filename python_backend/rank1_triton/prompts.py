@@ -16,15 +16,14 @@ THINK_START = "<think>"
 THINK_END = "</think>"
 RETHINK_TEXT = "\nWait"
 
-TEMPLATE_HEAD = (
+# The official prompt; {query} and {passage} are the only fields, and the template ends with THINK_START.
+PROMPT_TEMPLATE = (
     "Determine if the following passage is relevant to the query. "
     "Answer only with 'true' or 'false'.\n"
-    "Query: "
+    "Query: {query}\nPassage: {passage}\n" + THINK_START
 )
-TEMPLATE_MIDDLE = "\nPassage: "
-TEMPLATE_TAIL = "\n"
 
-DATASET_PROMPTS: Mapping[str, str] = {
+_OFFICIAL_PROMPTS = {
     'SciFact': 'Claim: FILL_QUERY_HERE\n\nA relevant passage would provide evidence that either **supports** or **refutes** this claim. A passage with any information on any related subpart should be relevant.',
     'ClimateFEVER': 'I am looking to write an essay for and need to find evidence the supports or contradict this statement:\n\nFILL_QUERY_HERE\n\nIf the passage provides information that supports or contradicts it in any way it is relevant so I can cite it.\n\n',
     'TRECCOVID': 'FILL_QUERY_HERE If the article answers any part of the question it is relevant.',
@@ -41,10 +40,17 @@ DATASET_PROMPTS: Mapping[str, str] = {
     'BrightRetrieval': 'Can you find background information about the concepts used to answer the question:\n\nFILL_QUERY_HERE\n\nA passage is relevant if it contains background information about a **sub-concept** that someone might cite/link to when answering the above question.',
 }
 # The official table reuses the theoremqa_questions prompt for theoremqa_theorems.
-DATASET_PROMPTS = {
-    **DATASET_PROMPTS,
-    "BrightRetrieval_theoremqa_theorems": DATASET_PROMPTS["BrightRetrieval_theoremqa_questions"],
+DATASET_PROMPTS: Mapping[str, str] = {
+    **_OFFICIAL_PROMPTS,
+    "BrightRetrieval_theoremqa_theorems": _OFFICIAL_PROMPTS["BrightRetrieval_theoremqa_questions"],
 }
+
+
+def template_pieces() -> tuple[str, str, str]:
+    """The template text before the query, between query and passage, and after the passage."""
+    head, rest = PROMPT_TEMPLATE.split("{query}")
+    middle, tail = rest.split("{passage}")
+    return head, middle, tail
 
 
 def dataset_prompt(task: str, subtask: str | None = None) -> str | None:
@@ -110,5 +116,6 @@ def passage_from(document: str | Mapping[str, str]) -> Passage:
 
 
 def render_prompt(query_text: str, passage_text: str) -> str:
-    """The full Rank1 prompt, ending with ``<think>``."""
-    return TEMPLATE_HEAD + query_text + TEMPLATE_MIDDLE + passage_text + TEMPLATE_TAIL + THINK_START
+    """The full Rank1 prompt, ending with ``<think>`` (the text that ``tokenization.prompt_segments`` splits)."""
+    head, middle, tail = template_pieces()
+    return head + query_text + middle + passage_text + tail

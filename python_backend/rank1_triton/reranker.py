@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 
+from .contract import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS
 from .engines.base import Engine, GenerationRequest, GenerationResult
 from .errors import RequestCancelledError, RequestError
 from .prompts import RETHINK_TEXT, THINK_END, compose_query, passage_from
 from .scoring import Ending, relevance_score, strip_end_id, thinking_ending, trim_to_last_sentence
 from .tokenization import EncodedPrompt, Rank1Tokenizer, trusted
-
-DEFAULT_MAX_REASONING_TOKENS = 8192
-# Room kept after prompt + budget for the forced "\n</think>" suffix and the answer position.
-ANSWER_RESERVE_TOKENS = 8
 
 
 @dataclass(frozen=True)
@@ -75,13 +72,18 @@ class Rank1Reranker:
         """The context the engine serves: prompt + reasoning + answer must fit in it."""
         return self.engine.capabilities.max_context_tokens
 
+    @property
+    def max_reasoning_tokens_limit(self) -> int:
+        """The largest budget that leaves room for a one-token prompt and the answer reserve."""
+        return self.max_context_tokens - ANSWER_RESERVE_TOKENS - 1
+
     def prompt_budget(self, options: ScoringOptions) -> int:
         """How many prompt tokens fit next to the reasoning budget; RequestError if the budget alone is too big."""
         room = self.max_context_tokens - options.max_reasoning_tokens - ANSWER_RESERVE_TOKENS
         if options.max_reasoning_tokens < 1 or room < 1:
             raise RequestError(
                 "max_reasoning_tokens",
-                f"must be between 1 and {self.max_context_tokens - ANSWER_RESERVE_TOKENS - 1} for this model's "
+                f"must be between 1 and {self.max_reasoning_tokens_limit} for this model's "
                 f"context of {self.max_context_tokens} tokens, got {options.max_reasoning_tokens}",
             )
         if options.rethink < 0:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from .errors import RequestError
-from .prompts import TEMPLATE_HEAD, TEMPLATE_MIDDLE, TEMPLATE_TAIL, THINK_END, THINK_START
+from .errors import PromptTooLongError
+from .prompts import THINK_END, template_pieces
 
 
 @dataclass(frozen=True)
@@ -40,26 +40,17 @@ def trusted(text: str) -> Segment:
 
 def prompt_segments(query_text: str, passage_text: str) -> list[Segment]:
     """The Rank1 prompt as segments: template trusted, query and passage not."""
-    return [
-        trusted(TEMPLATE_HEAD),
-        user(query_text),
-        trusted(TEMPLATE_MIDDLE),
-        user(passage_text),
-        trusted(TEMPLATE_TAIL + THINK_START),
-    ]
+    head, middle, tail = template_pieces()
+    return [trusted(head), user(query_text), trusted(middle), user(passage_text), trusted(tail)]
 
 
 @dataclass(frozen=True)
 class EncodedPrompt:
-    """A tokenized prompt, the (possibly truncated) passage it holds, and whether it was truncated."""
+    """A tokenized prompt: its segments (the passage possibly truncated), its ids, and whether it was truncated."""
 
     segments: list[Segment]
     input_ids: list[int]
     truncated: bool
-
-
-class PromptTooLongError(RequestError):
-    """The prompt cannot fit the model's context with the requested reasoning budget."""
 
 
 class Rank1Tokenizer:

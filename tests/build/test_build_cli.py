@@ -11,7 +11,8 @@ from conftest import ROOT
 
 from rank1_build import cli, runner
 from rank1_build.errors import BuildRefusal
-from rank1_build.serve import Ports, load_manifest, serve, tritonserver_argv
+from rank1_build.serve import load_manifest, serve, tritonserver_argv
+from rank1_triton.launch.launcher import Ports
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from rank1_build.configs import (
     model_repository_dir,
     render_engine_config,
     repository_values,
-    template_placeholders,
 )
 from rank1_build.sizing import EngineShape
 from rank1_triton.contract import ENGINE_INPUTS, ENGINE_OUTPUTS
+from rank1_triton.launch.repository import placeholders
 
 # Placeholders of model_repository/rank1/config.pbtxt (the entry model's template).
 ENTRY_PLACEHOLDERS = {"tokenizer_dir", "engine_model_name", "max_context_tokens", "max_documents",
@@ -94,10 +94,10 @@ def test_contract_tensors_are_exactly_the_entry_models():
 
 def test_values_cover_both_templates_and_nothing_else():
     engine_text = (model_repository_dir() / ENGINE_TEMPLATE).read_text(encoding="utf-8")
-    assert set(values()) == template_placeholders(engine_text) | ENTRY_PLACEHOLDERS
+    assert set(values()) == placeholders(engine_text) | ENTRY_PLACEHOLDERS
     entry_template = model_repository_dir() / "rank1" / "config.pbtxt"
     if entry_template.is_file():
-        assert template_placeholders(entry_template.read_text(encoding="utf-8")) <= set(values())
+        assert placeholders(entry_template.read_text(encoding="utf-8")) <= set(values())
 
 
 def test_gpu_and_cpu_engine_configs_declare_the_same_contract_tensors():
@@ -141,10 +141,3 @@ def test_missing_values_are_named():
 def test_serving_options_are_checked(options):
     with pytest.raises(ValueError):
         ServingOptions(**options)
-
-
-def test_answer_reserve_matches_the_entry_model():
-    from rank1_build.sizing import ANSWER_RESERVE_TOKENS
-    from rank1_triton.reranker import ANSWER_RESERVE_TOKENS as ENTRY_RESERVE
-
-    assert ANSWER_RESERVE_TOKENS == ENTRY_RESERVE

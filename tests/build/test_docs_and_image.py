@@ -75,7 +75,7 @@ def test_image_copies_what_exists_and_what_pip_needs():
     readme = re.search(r'^readme\s*=\s*"([^"]+)"', (ROOT / "python_backend" / "pyproject.toml").read_text(), re.M)
     assert ("README.md" in sources) == (readme is not None and readme.group(1) == "../README.md")
     # rank1_triton's assembler looks for the templates at this path inside the image.
-    source = (ROOT / "python_backend" / "rank1_triton" / "serve" / "repository.py").read_text()
+    source = (ROOT / "python_backend" / "rank1_triton" / "launch" / "repository.py").read_text()
     assert f'Path("{sources["model_repository"].rstrip("/")}")' in source
 
 

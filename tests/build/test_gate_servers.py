@@ -11,8 +11,8 @@ import pytest
 
 from rank1_build.gate import DevQuery, run_gate
 from rank1_triton.fixtures.toy_task import make_ranking_queries
-from rank1_triton.serve.local import torch_server
-from rank1_triton.serve.values import TorchServingOptions
+from rank1_triton.launch.local import torch_server
+from rank1_triton.launch.values import TorchServingOptions
 
 pytestmark = pytest.mark.server
 GATE_OPTIONS = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=32, entry_instances=1)

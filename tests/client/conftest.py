@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rank1_triton.serve.launcher import TritonServer
-from rank1_triton.serve.local import torch_server
-from rank1_triton.serve.values import TorchServingOptions
+from rank1_triton.launch.launcher import TritonServer
+from rank1_triton.launch.local import torch_server
+from rank1_triton.launch.values import TorchServingOptions
 
 GUARDED_QUEUE_SIZE = 2
 

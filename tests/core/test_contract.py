@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rank1_triton.contract import ENGINE_INPUTS, ENGINE_OUTPUTS, from_word_list, to_word_list
+from rank1_triton.contract import ENGINE_INPUTS, ENGINE_OUTPUTS
+from rank1_triton.engines.tensors import from_word_list, to_word_list
 
 
 def test_word_list_layout_matches_nvidias_preprocessing():

@@ -2,9 +2,9 @@
 
 import pytest
 
-from rank1_triton.errors import RequestError
+from rank1_triton.errors import PromptTooLongError, RequestError
 from rank1_triton.prompts import render_prompt
-from rank1_triton.tokenization import PromptTooLongError, Rank1Tokenizer, prompt_segments, trusted, user
+from rank1_triton.tokenization import Rank1Tokenizer, prompt_segments, trusted, user
 
 THINK, THINK_END, EOS = 151665, 151666, 151643
 

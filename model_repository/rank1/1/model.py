@@ -1,8 +1,8 @@
-"""Triton entry model ``rank1``; the logic lives in ``rank1_triton.serving.entry_model``."""
+"""Triton entry model ``rank1``; the logic lives in ``rank1_triton.triton_models.entry_model``."""
 
 import triton_python_backend_utils as pb_utils
 
-from rank1_triton.serving.entry_model import Rank1EntryModel
+from rank1_triton.triton_models.entry_model import Rank1EntryModel
 
 
 class TritonPythonModel(Rank1EntryModel):

@@ -1,8 +1,8 @@
-"""Triton engine model ``tensorrt_llm`` on the PyTorch engine; logic in ``rank1_triton.serving.engine_model``."""
+"""Triton engine model ``tensorrt_llm`` on the PyTorch engine; logic in ``rank1_triton.triton_models.engine_model``."""
 
 import triton_python_backend_utils as pb_utils
 
-from rank1_triton.serving.engine_model import TorchEngineModel
+from rank1_triton.triton_models.engine_model import TorchEngineModel
 
 
 class TritonPythonModel(TorchEngineModel):

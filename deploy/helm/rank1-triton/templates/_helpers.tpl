@@ -38,6 +38,14 @@ app.kubernetes.io/component: server
 {{- end }}
 {{- end }}
 
+{{/*
+Whether monitoring.coreos.com/v1 objects (ServiceMonitor, PrometheusRule) can be created: the cluster serves the
+API (helm template: --api-versions monitoring.coreos.com/v1), or monitoring.assumeCRDs says so.
+*/}}
+{{- define "rank1-triton.monitoringAPI" -}}
+{{- if or .Values.monitoring.assumeCRDs (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
+{{- end }}
+
 {{- define "rank1-triton.headlessName" -}}
 {{- printf "%s-headless" (include "rank1-triton.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -51,23 +59,105 @@ app.kubernetes.io/component: server
 {{- $v := .Values }}
 {{- $budget := add $v.preStopSleepSeconds $v.server.exitTimeoutSeconds }}
 {{- if le (int $v.terminationGracePeriodSeconds) (int $budget) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + server.exitTimeoutSeconds (%d): Triton 2.51 does not drain gRPC on SIGTERM, so the kubelet's SIGKILL must not cut in-flight requests short" (int $v.terminationGracePeriodSeconds) (int $budget)) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + server.exitTimeoutSeconds (%d): Triton 2.69 spends up to the exit timeout draining HTTP, gRPC and in-flight inferences after SIGTERM, so the kubelet's SIGKILL must not come sooner" (int $v.terminationGracePeriodSeconds) (int $budget)) }}
 {{- end }}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
 {{- end }}
+{{- if eq $v.modelRepository.source "pvc" }}
+{{- $mode := $v.modelRepository.pvc.accessMode | default "ReadOnlyMany" }}
+{{- $pods := include "rank1-triton.maxPods" . | int }}
+{{- if and (has $mode (list "ReadWriteOnce" "ReadWriteOncePod")) (gt $pods 1) }}
+{{- fail (printf "modelRepository.pvc.accessMode is %s, but up to %d server pods share the claim %q (replicaCount or autoscaling.maxReplicas, plus the pod a rolling update surges): use a ReadOnlyMany or ReadWriteMany claim (and set accessMode to match), or modelRepository.source=fetch (each pod downloads into a volume of its own, kept across restarts with workload.kind=StatefulSet), or run one pod (autoscaling.maxReplicas=1 or replicaCount=1, and workload.strategy.rollingUpdate.maxSurge=0)" $mode $pods $v.modelRepository.pvc.claimName) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Most server pods that can exist at once: the replica count (the HPA's maximum when autoscaling), plus one while
+a Deployment's rolling update surges (maxSurge other than 0).
+*/}}
+{{- define "rank1-triton.maxPods" -}}
+{{- $v := .Values }}
+{{- $replicas := ternary $v.autoscaling.maxReplicas $v.replicaCount $v.autoscaling.enabled | int }}
+{{- $surge := 0 }}
+{{- if and (eq $v.workload.kind "Deployment") (eq ($v.workload.strategy.type | default "RollingUpdate") "RollingUpdate") }}
+{{- $rolling := $v.workload.strategy.rollingUpdate | default dict }}
+{{- $maxSurge := toString (hasKey $rolling "maxSurge" | ternary $rolling.maxSurge "25%") }}
+{{- if not (has $maxSurge (list "0" "0%")) }}
+{{- $surge = 1 }}
+{{- end }}
+{{- end }}
+{{- add $replicas $surge }}
+{{- end }}
+
+{{/*
+A Kubernetes quantity (schema pattern: digits, optional decimals, optional Ki/Mi/Gi/Ti/K/M/G/T) in MiB, as a float.
+*/}}
+{{- define "rank1-triton.mebibytes" -}}
+{{- $q := toString . }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $unit := trimPrefix $number $q }}
+{{- $perMiB := dict "" 0.00000095367431640625 "Ki" 0.0009765625 "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "K" 0.00095367431640625 "M" 0.95367431640625 "G" 953.67431640625 "T" 953674.31640625 }}
+{{- mulf (float64 $number) (get $perMiB $unit) }}
+{{- end }}
+
+{{/*
+Resources of the fetch init container: the values, plus ephemeral-storage where they set none. The request is
+what the pod keeps on the node's disk: the download (Deployment: an emptyDir; StatefulSet: on its own PVC) and
+/tmp. The limit adds 1Gi for logs.
+*/}}
+{{- define "rank1-triton.fetchResources" -}}
+{{- $repo := .Values.modelRepository }}
+{{- $resources := deepCopy ($repo.fetch.resources | default dict) }}
+{{- $mib := include "rank1-triton.mebibytes" .Values.tmp.sizeLimit | float64 }}
+{{- if ne .Values.workload.kind "StatefulSet" }}
+{{- $mib = addf $mib (include "rank1-triton.mebibytes" $repo.fetch.size | float64) }}
+{{- end }}
+{{- $request := printf "%dMi" (ceil $mib | int64) }}
+{{- $limit := printf "%dMi" (addf (ceil $mib) 1024 | int64) }}
+{{- $requests := $resources.requests | default dict }}
+{{- $limits := $resources.limits | default dict }}
+{{- if not (hasKey $requests "ephemeral-storage") }}
+{{- $_ := set $requests "ephemeral-storage" $request }}
+{{- end }}
+{{- if not (hasKey $limits "ephemeral-storage") }}
+{{- $_ := set $limits "ephemeral-storage" $limit }}
+{{- end }}
+{{- $_ := set $resources "requests" $requests }}
+{{- $_ := set $resources "limits" $limits }}
+{{- toYaml $resources }}
+{{- end }}
+
+{{/* The Triton model repository inside the mounted build output folder. */}}
+{{- define "rank1-triton.repositoryPath" -}}
+{{- printf "%s/repository" (trimSuffix "/" .Values.modelRepository.mountPath) }}
+{{- end }}
+
+{{/* Whether the chart restricts the model-repository API with its own key (see server.lockModelRepositoryApi). */}}
+{{- define "rank1-triton.lockModelRepositoryApi" -}}
+{{- if and .Values.server.lockModelRepositoryApi (not (and .Values.auth.enabled (has "model-repository" .Values.auth.protocols))) }}true{{ end }}
 {{- end }}
 
 {{/* Flags of the tritonserver that serves clients (rank 0 under MPI). */}}
 {{- define "rank1-triton.serverFlags" -}}
 {{- $s := .Values.server -}}
-- --model-repository={{ .Values.modelRepository.mountPath }}
+- --model-repository={{ include "rank1-triton.repositoryPath" . }}
+{{- /* Explicit: the entry model reloads a crashed engine model with pb_utils.load_model; * loads every model at startup. */}}
+- --model-control-mode=explicit
+- --load-model=*
 - --http-port={{ $s.ports.http }}
 - --grpc-port={{ $s.ports.grpc }}
 - --metrics-port={{ $s.ports.metrics }}
 - --exit-timeout-secs={{ $s.exitTimeoutSeconds }}
 - --grpc-max-connection-age={{ mul $s.grpcMaxConnectionAgeSeconds 1000 }}
 - --grpc-max-connection-age-grace={{ mul $s.grpcMaxConnectionAgeGraceSeconds 1000 }}
+{{- if not (kindIs "invalid" $s.allowClientSharedMemory) }}
+- --allow-client-shm={{ $s.allowClientSharedMemory }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.httpMaxInputSizeBytes) }}
+- --http-max-input-size={{ int64 $s.httpMaxInputSizeBytes }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 - --grpc-use-ssl=true
 - --grpc-server-cert=/etc/rank1-triton/tls/tls.crt
@@ -78,10 +168,15 @@ app.kubernetes.io/component: server
 {{- end }}
 {{- end }}
 {{- if .Values.auth.enabled }}
-{{- /* Flag syntax checked against tritonserver 2.51: <groups>:<key>=<value>. $(RANK1_API_KEY) is expanded by the kubelet from the env var. */}}
+{{- /* Flag syntax <groups>:<key>=<value> (src/command_line_parser.cc, 2.51 and 2.69). $(RANK1_API_KEY) is expanded by the kubelet from the env var. */}}
 {{- $restriction := printf "%s:%s=$(RANK1_API_KEY)" (join "," .Values.auth.protocols) .Values.auth.headerKey }}
 - {{ printf "--grpc-restricted-protocol=%s" $restriction | quote }}
 - {{ printf "--http-restricted-api=%s" $restriction | quote }}
+{{- end }}
+{{- if include "rank1-triton.lockModelRepositoryApi" . }}
+{{- /* A group may appear in one restriction only; the auth restriction above does not name model-repository here. */}}
+- "--grpc-restricted-protocol=model-repository:rank1-model-control=$(RANK1_MODEL_CONTROL_KEY)"
+- "--http-restricted-api=model-repository:rank1-model-control=$(RANK1_MODEL_CONTROL_KEY)"
 {{- end }}
 {{- range $s.extraArgs }}
 - {{ . | quote }}
@@ -118,7 +213,7 @@ args:
   - "1"
   - {{ $.Values.server.executable | quote }}
   - --id=mpi-rank-{{ $rank }}
-  - --model-repository={{ $.Values.modelRepository.mountPath }}
+  - --model-repository={{ include "rank1-triton.repositoryPath" $ }}
   - --model-control-mode=explicit
   - --load-model={{ $.Values.engine.modelName }}
   - --disable-auto-complete-config

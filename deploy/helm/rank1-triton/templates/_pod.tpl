@@ -46,9 +46,18 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.topologySpreadConstraints }}
+  {{- if .Values.topologySpreadConstraints }}
   topologySpreadConstraints:
-    {{- toYaml . | nindent 4 }}
+    {{- toYaml .Values.topologySpreadConstraints | nindent 4 }}
+  {{- else if .Values.defaultTopologySpread }}
+  # One server pod per node where possible: a node failure or drain takes out as few replicas as it can.
+  topologySpreadConstraints:
+    - maxSkew: 1
+      topologyKey: kubernetes.io/hostname
+      whenUnsatisfiable: ScheduleAnyway
+      labelSelector:
+        matchLabels:
+          {{- include "rank1-triton.serverSelectorLabels" . | nindent 10 }}
   {{- end }}
   {{- if $fetch }}
   initContainers:
@@ -61,8 +70,13 @@ spec:
           value: {{ $repo.fetch.uri | quote }}
         - name: MODEL_CACHE_DIR
           value: /cache
-        - name: REQUIRED_MODELS
-          value: {{ printf "rank1 %s" .Values.engine.modelName | quote }}
+        # Where the server mounts the cache: the prefix of the absolute paths in the fetched model configs.
+        - name: MODEL_MOUNT_PATH
+          value: {{ $repo.mountPath | quote }}
+        - name: ENTRY_MODEL
+          value: rank1
+        - name: ENGINE_MODEL
+          value: {{ .Values.engine.modelName | quote }}
         - name: HOME
           value: /tmp
         {{- with $repo.fetch.env }}
@@ -73,7 +87,7 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       resources:
-        {{- toYaml $repo.fetch.resources | nindent 8 }}
+        {{- include "rank1-triton.fetchResources" . | nindent 8 }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       volumeMounts:
@@ -99,6 +113,13 @@ spec:
             secretKeyRef:
               name: {{ .Values.auth.existingSecret }}
               key: {{ .Values.auth.secretKey }}
+        {{- end }}
+        {{- if include "rank1-triton.lockModelRepositoryApi" . }}
+        # Key of the model-repository API (server.lockModelRepositoryApi): the pod's UID, new for every pod.
+        - name: RANK1_MODEL_CONTROL_KEY
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.uid
         {{- end }}
         {{- if gt $tp 1 }}
         # Open MPI's shared-memory transport would need CAP_SYS_PTRACE for single-copy; TensorRT-LLM moves
@@ -153,12 +174,12 @@ spec:
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       volumeMounts:
+        # The build output folder (build.json, engine/, tokenizer/, repository/): the fetch cache volume itself,
+        # or the claim's subPath.
         - name: model-repository
           mountPath: {{ $repo.mountPath }}
           readOnly: true
-          {{- if $fetch }}
-          subPath: repository
-          {{- else if $repo.pvc.subPath }}
+          {{- if and (not $fetch) $repo.pvc.subPath }}
           subPath: {{ $repo.pvc.subPath }}
           {{- end }}
         - name: dshm

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rank1_triton.engines.base import GenerationRequest, GenerationResult
+from rank1_triton.engines.tensors import parse_request, parse_result, request_tensors, result_tensors
 from rank1_triton.errors import RequestError
-from rank1_triton.serving.engine_tensors import parse_request, parse_result, request_tensors, result_tensors
 
 
 def test_request_round_trip_with_nvidia_shapes():

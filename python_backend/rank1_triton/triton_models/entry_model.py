@@ -11,17 +11,18 @@ from types import ModuleType
 
 from transformers import AutoTokenizer
 
-from ..contract import ENGINE_MODEL_NAME
-from ..engines.triton_bls import EngineCallError, TritonBLSEngine
-from ..errors import RequestCancelledError, RequestError
-from ..reranker import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS, Rank1Reranker
+from ..contract import DEFAULT_MAX_REASONING_TOKENS, ENGINE_MODEL_NAME, ENTRY_INPUTS, names
+from ..engines.tensors import named_tensors
+from ..engines.triton_bls import TritonBLSEngine
+from ..errors import EngineCallError, RequestCancelledError, RequestError
+from ..reranker import Rank1Reranker
 from ..tokenization import Rank1Tokenizer
 from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
 from .metrics import Rank1Metrics
 from .model_config import engine_capabilities, parameters_of
 
 LOGGER = logging.getLogger("rank1_triton.entry")
-INPUT_NAMES = ("query", "documents", "instruction", "prompt")
+INPUT_NAMES = names(ENTRY_INPUTS)
 
 
 class Rank1EntryModel:
@@ -87,17 +88,13 @@ class Rank1EntryModel:
         return pb.InferenceResponse(output_tensors=[pb.Tensor(name, value) for name, value in outputs.items()])
 
     def _parse(self, request) -> RerankRequest:
-        tensors = {}
-        for name in INPUT_NAMES:
-            tensor = self._pb.get_input_tensor_by_name(request, name)
-            if tensor is not None:
-                tensors[name] = tensor.as_numpy()
+        tensors = named_tensors(self._pb.get_input_tensor_by_name, request, INPUT_NAMES)
         try:
             parameters = parse_parameters(request.parameters())
         except ValueError as error:
             raise RequestError("parameters", f"not valid JSON: {error}") from None
-        budget_limit = self.reranker.max_context_tokens - ANSWER_RESERVE_TOKENS - 1
         return parse_rerank_request(
             tensors, parameters, max_documents=self.max_documents,
-            max_reasoning_tokens_limit=budget_limit, default_max_reasoning_tokens=self.default_budget,
+            max_reasoning_tokens_limit=self.reranker.max_reasoning_tokens_limit,
+            default_max_reasoning_tokens=self.default_budget,
         )

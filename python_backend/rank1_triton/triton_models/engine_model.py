@@ -8,15 +8,14 @@ from types import ModuleType
 
 import torch
 
-from ..contract import ENGINE_INPUTS, FUSED_ANSWER_INPUTS
+from ..contract import MAX_CONTEXT_PARAMETER
 from ..engines.base import GenerationRequest
+from ..engines.tensors import ENGINE_INPUT_NAMES, named_tensors, parse_request, result_tensors
 from ..engines.torch_engine import TorchEngine
 from ..errors import RequestError
-from .engine_tensors import parse_request, result_tensors
 from .model_config import parameters_of
 
 LOGGER = logging.getLogger("rank1_triton.engine")
-INPUT_NAMES = tuple(t.name for t in ENGINE_INPUTS + FUSED_ANSWER_INPUTS)
 
 
 class TorchEngineModel:
@@ -37,7 +36,7 @@ class TorchEngineModel:
             dtype=parameters.get("dtype", "float32"),
             device=parameters.get("device", "cpu"),
             max_batch_size=max(int(config.get("max_batch_size", 64)), 1),
-            max_context_tokens=int(parameters["rank1_max_context_tokens"]),
+            max_context_tokens=int(parameters[MAX_CONTEXT_PARAMETER]),
         )
         self.default_end_id = int(parameters.get("default_end_id", "-1"))
 
@@ -48,8 +47,8 @@ class TorchEngineModel:
         valid: list[tuple[int, GenerationRequest]] = []
         for index, request in enumerate(requests):
             try:
-                parsed = parse_request(self._tensors(request), default_end_id=self.default_end_id,
-                                       default_pad_id=self.default_end_id)
+                tensors = named_tensors(pb.get_input_tensor_by_name, request, ENGINE_INPUT_NAMES)
+                parsed = parse_request(tensors, default_end_id=self.default_end_id, default_pad_id=self.default_end_id)
                 self.engine.check(parsed)
                 valid.append((index, parsed))
             except RequestError as error:
@@ -67,11 +66,3 @@ class TorchEngineModel:
                 tensors = [pb.Tensor(name, value) for name, value in result_tensors(result).items()]
                 responses[index] = pb.InferenceResponse(output_tensors=tensors)
         return responses
-
-    def _tensors(self, request) -> dict:
-        tensors = {}
-        for name in INPUT_NAMES:
-            tensor = self._pb.get_input_tensor_by_name(request, name)
-            if tensor is not None:
-                tensors[name] = tensor.as_numpy()
-        return tensors

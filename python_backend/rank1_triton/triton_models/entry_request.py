@@ -15,12 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..contract import DEFAULT_MAX_REASONING_TOKENS, ENTRY_PARAMETERS, MAX_RETHINK, TRUNCATE_MODES
 from ..errors import RequestError
 from ..ranking_metrics import ranking
-from ..reranker import DEFAULT_MAX_REASONING_TOKENS, DocumentScore, ScoringOptions
-
-MAX_RETHINK = 8
-TRUNCATE_MODES = ("END", "NONE")
+from ..reranker import DocumentScore, ScoringOptions
 
 
 @dataclass(frozen=True)
@@ -91,10 +89,9 @@ def parse_rerank_request(
     default_max_reasoning_tokens: int = DEFAULT_MAX_REASONING_TOKENS,
 ) -> RerankRequest:
     """Validate a request; every RequestError names the offending input or parameter."""
-    known = {"max_reasoning_tokens", "rethink", "return_reasoning", "top_n", "truncate"}
-    unknown = sorted(set(parameters) - known)
+    unknown = sorted(set(parameters) - set(ENTRY_PARAMETERS))
     if unknown:
-        raise RequestError(unknown[0], f"unknown parameter; known parameters are {', '.join(sorted(known))}")
+        raise RequestError(unknown[0], f"unknown parameter; known parameters are {', '.join(sorted(ENTRY_PARAMETERS))}")
     query = _single_text("query", tensors, required=True) or ""
     if not query.strip():
         raise RequestError("query", "must not be empty")

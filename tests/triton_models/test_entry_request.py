@@ -5,7 +5,7 @@ import pytest
 
 from rank1_triton.errors import RequestError
 from rank1_triton.reranker import DocumentScore
-from rank1_triton.serving.entry_request import parse_parameters, parse_rerank_request, response_tensors
+from rank1_triton.triton_models.entry_request import parse_parameters, parse_rerank_request, response_tensors
 
 
 def texts(*items):

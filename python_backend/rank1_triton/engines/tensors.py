@@ -8,15 +8,61 @@ scalars are ``[1, 1]``, ``input_ids`` is ``[1, L]``, ``stop_words_list`` is ``[1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..contract import from_word_list, to_word_list
-from ..engines.base import GenerationRequest, GenerationResult
+from ..contract import ENGINE_INPUTS, ENGINE_OUTPUTS, FUSED_ANSWER_INPUTS, FUSED_ANSWER_OUTPUTS, names
 from ..errors import RequestError
+from .base import GenerationRequest, GenerationResult
 
 Tensors = Mapping[str, np.ndarray]
+ENGINE_INPUT_NAMES = names(ENGINE_INPUTS + FUSED_ANSWER_INPUTS)
+ENGINE_OUTPUT_NAMES = names(ENGINE_OUTPUTS + FUSED_ANSWER_OUTPUTS)
+
+
+def named_tensors(get: Callable[[Any, str], Any], source: Any, tensor_names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The tensors of a Triton request or response that are present, as numpy arrays.
+
+    ``get`` is ``pb_utils.get_input_tensor_by_name`` or ``pb_utils.get_output_tensor_by_name``.
+    """
+    found = {}
+    for name in tensor_names:
+        tensor = get(source, name)
+        if tensor is not None:
+            found[name] = tensor.as_numpy()
+    return found
+
+
+def to_word_list(words: Sequence[Sequence[int]]) -> np.ndarray:
+    """Encode token sequences in NVIDIA's ``[2, N]`` stop/bad-words format.
+
+    Row 0 holds the ids of all words back to back (padded with 0); row 1 the cumulative end offsets
+    (padded with -1), as NVIDIA's preprocessing model writes it.
+    """
+    flat = [int(t) for word in words for t in word]
+    offsets = np.cumsum([len(word) for word in words], dtype=np.int64).tolist()
+    width = max(len(flat), len(offsets), 1)
+    array = np.zeros((2, width), dtype=np.int32)
+    array[1, :] = -1
+    array[0, : len(flat)] = flat
+    array[1, : len(offsets)] = offsets
+    return array
+
+
+def from_word_list(array: np.ndarray) -> list[list[int]]:
+    """Decode NVIDIA's ``[2, N]`` word-list format back into token sequences."""
+    if array.ndim != 2 or array.shape[0] != 2:
+        raise ValueError(f"a word list has shape [2, N], got {list(array.shape)}")
+    ids, offsets = array[0], [int(o) for o in array[1] if o >= 0]
+    words, start = [], 0
+    for end in offsets:
+        if end < start or end > len(ids):
+            raise ValueError(f"word-list offsets must rise within the {len(ids)} ids, got {offsets}")
+        words.append([int(t) for t in ids[start:end]])
+        start = end
+    return words
 
 
 def _scalar(value: int | bool, dtype: type) -> np.ndarray:

@@ -12,8 +12,9 @@ from rank1_triton.contract import (
     FUSED_ANSWER_STEP_PARAMETER,
     MAX_CONTEXT_PARAMETER,
 )
-from rank1_triton.serve.repository import assemble_repository, placeholders, templates_dir
-from rank1_triton.serving.model_config import engine_capabilities, load_config
+from rank1_triton.errors import TemplateError
+from rank1_triton.launch.repository import assemble_repository, placeholders, templates_dir
+from rank1_triton.triton_models.model_config import engine_capabilities, load_config
 
 TEMPLATES = templates_dir()
 ENGINE_CONFIGS = {
@@ -90,8 +91,8 @@ def test_assembly_fills_everything_and_reads_back_capabilities(tmp_path):
 
 
 def test_assembly_refuses_missing_and_unknown_values(tmp_path):
-    with pytest.raises(KeyError, match="needs values for"):
+    with pytest.raises(TemplateError, match="needs values for"):
         assemble_repository(tmp_path / "a", engine="torch", values={})
     values = dict.fromkeys(torch_template_keys(), "1")
-    with pytest.raises(KeyError, match="no template uses: bogus"):
+    with pytest.raises(TemplateError, match="no template uses: bogus"):
         assemble_repository(tmp_path / "b", engine="torch", values={**values, "bogus": "1"})

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from ..contract import ENGINE_MODEL_NAME
+from ..contract import ENGINE_MODEL_NAME, ENTRY_MODEL_NAME
+from ..errors import TemplateError
 
 EngineKind = Literal["torch", "tensorrt-llm"]
 GPU_ENGINE_CONFIG = "config.tensorrtllm.pbtxt"
@@ -44,7 +45,7 @@ def assemble_repository(
     field without a value, is an error.
     """
     source = templates or templates_dir()
-    if not (source / "rank1" / "config.pbtxt").is_file():
+    if not (source / ENTRY_MODEL_NAME / "config.pbtxt").is_file():
         raise FileNotFoundError(f"{source} holds no model repository templates (rank1/config.pbtxt missing)")
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -64,10 +65,10 @@ def assemble_repository(
         fields = placeholders(text)
         missing = sorted(fields - set(values))
         if missing:
-            raise KeyError(f"{config.relative_to(out_dir)} needs values for: {', '.join(missing)}")
+            raise TemplateError(f"{config.relative_to(out_dir)} needs values for: {', '.join(missing)}")
         used |= fields
         config.write_text(string.Template(text).substitute(values), encoding="utf-8")
     unused = sorted(set(values) - used)
     if unused:
-        raise KeyError(f"no template uses: {', '.join(unused)}")
+        raise TemplateError(f"no template uses: {', '.join(unused)}")
     return out_dir

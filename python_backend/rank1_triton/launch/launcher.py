@@ -14,14 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tritonserver import find_tritonserver
+from ..errors import ServerStartError
+from .tritonserver import TritonInstall, find_tritonserver
 
-LOGGER = logging.getLogger("rank1_triton.serve")
-
-
-class ServerStartError(RuntimeError):
-    """tritonserver could not start; the message says why and what to do."""
-
+LOGGER = logging.getLogger("rank1_triton.launch")
 
 @dataclass(frozen=True)
 class Ports:
@@ -66,6 +62,7 @@ class TritonServer:
         self._log_verbose = log_verbose
         self._exit_timeout_s = exit_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
+        self._install: TritonInstall | None = None
 
     @property
     def grpc_url(self) -> str:
@@ -77,9 +74,15 @@ class TritonServer:
         """The Prometheus endpoint."""
         return f"http://localhost:{self.ports.metrics}/metrics"
 
+    def install(self) -> TritonInstall:
+        """The tritonserver to run (found once; in pytriton mode that copies the backend files)."""
+        if self._install is None:
+            self._install = find_tritonserver(self.work_dir)
+        return self._install
+
     def command(self) -> list[str]:
         """The tritonserver command line (also what ``--dry-run`` prints)."""
-        install = find_tritonserver(self.work_dir)
+        install = self.install()
         return [
             str(install.binary),
             f"--model-repository={self.repository}",
@@ -97,13 +100,14 @@ class TritonServer:
         """Start the server and block until every model is ready (or raise ServerStartError)."""
         for name, port in (("http", self.ports.http), ("grpc", self.ports.grpc), ("metrics", self.ports.metrics)):
             _check_port(name, port)
-        install = find_tritonserver(self.work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        environment = {**os.environ, **install.environment}
-        log = self.log_path.open("wb")
-        LOGGER.info("starting %s", " ".join(self.command()))
-        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=environment,
-                                         start_new_session=True)
+        environment = {**os.environ, **self.install().environment}
+        command = self.command()
+        LOGGER.info("starting %s", " ".join(command))
+        # The child keeps its own copy of the descriptor; ours is closed as soon as the process has started.
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                                             start_new_session=True)
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ModelNotAvailableError
+
 DEFAULT_MODEL = "jhu-clsp/rank1-0.5b"
-
-
-class ModelNotAvailableError(RuntimeError):
-    """The model is neither a local folder nor downloadable from here."""
-
 
 def resolve_model(name_or_path: str) -> Path:
     """A local folder as is; a hub id through ``huggingface_hub.snapshot_download`` (cached, resumable)."""
