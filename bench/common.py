@@ -14,7 +14,7 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
-from rank1_triton.contract import ENGINE_MODEL_NAME
+from rank1_triton.contract import ENGINE_MODEL_NAME, ENTRY_MODEL_NAME
 from rank1_triton.fixtures.cache import ensure_random_model, ensure_toy_model
 from rank1_triton.launch.launcher import TritonServer
 from rank1_triton.launch.local import torch_server
@@ -22,7 +22,7 @@ from rank1_triton.launch.values import TorchServingOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-ENTRY_MODEL = "rank1"
+ENTRY_MODEL = ENTRY_MODEL_NAME
 ENGINE_MODEL = ENGINE_MODEL_NAME
 BATCH_PARTS = ("compute_input", "compute_infer", "compute_output")
 

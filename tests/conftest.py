@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -70,22 +71,34 @@ def hf_model_cache():
 
 @pytest.fixture(scope="session")
 def engine_cache():
-    cache: dict[Path, TorchEngine] = {}
+    cache: dict[tuple[Path, bool], TorchEngine] = {}
 
-    def load(path: Path) -> TorchEngine:
-        if path not in cache:
-            cache[path] = TorchEngine(path)
-        return cache[path]
+    def load(path: Path, fused_answer_step: bool = True) -> TorchEngine:
+        key = (path, fused_answer_step)
+        if key not in cache:
+            cache[key] = TorchEngine(path, fused_answer_step=fused_answer_step)
+        return cache[key]
 
     return load
 
 
 @pytest.fixture(scope="session")
 def reranker_for(engine_cache):
-    def make(path: Path) -> Rank1Reranker:
-        return Rank1Reranker(engine_cache(path), Rank1Tokenizer(AutoTokenizer.from_pretrained(path)))
+    def make(path: Path, fused_answer_step: bool = True) -> Rank1Reranker:
+        return Rank1Reranker(engine_cache(path, fused_answer_step), Rank1Tokenizer(AutoTokenizer.from_pretrained(path)))
 
     return make
+
+
+# The two ways an engine delivers the answer logits: the PyTorch engine's fused step, and TensorRT-LLM's (a second,
+# one-token request with return_generation_logits), which the PyTorch engine also offers so CPU tests cover it.
+ANSWER_STEPS = {"fused": True, "one-token": False}
+
+
+@pytest.fixture(params=list(ANSWER_STEPS))
+def fused_answer_step(request) -> bool:
+    """Each answer path in turn."""
+    return ANSWER_STEPS[request.param]
 
 
 @pytest.fixture(scope="session")
@@ -113,5 +126,23 @@ def random_server(random_model_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_server(toy_model_dir, tmp_path_factory):
     server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-server"))
+    yield server
+    server.stop()
+
+
+TENSORRT_LLM_MODE = dataclasses.replace(SERVER_OPTIONS, fused_answer_step=False)
+
+
+@pytest.fixture(scope="session")
+def toy_trtllm_server(toy_model_dir, tmp_path_factory):
+    """The toy model behind an engine model that behaves as TensorRT-LLM's (no fused answer step)."""
+    server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-trtllm-server"), TENSORRT_LLM_MODE)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def random_trtllm_server(random_model_dir, tmp_path_factory):
+    server = start_server(random_model_dir, tmp_path_factory.mktemp("random-trtllm-server"), TENSORRT_LLM_MODE)
     yield server
     server.stop()

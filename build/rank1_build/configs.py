@@ -1,24 +1,23 @@
-"""Config filling: the values of the Triton model configs for a built engine, and the assembled repository.
+"""Serving options of a build, the entry model's template values, and the repository assembly.
 
-The GPU engine model's template is ``model_repository/tensorrt_llm/config.tensorrtllm.pbtxt`` (this project's
-own file in the format of NVIDIA's ``inflight_batcher_llm/tensorrt_llm/config.pbtxt``); the entry model's is
-``model_repository/rank1/config.pbtxt``. Both take ``${name}`` placeholders (``string.Template``), like NVIDIA's
-``triton_backend/tools/fill_template.py``.
+The repository has two models. ``rank1`` (the entry model) is this project's template,
+``model_repository/rank1/config.pbtxt``, filled by rank1_triton's assembler with :func:`entry_values`.
+``tensorrt_llm`` (the engine model) is, for TensorRT-LLM engines, NVIDIA's own template filled by NVIDIA's
+``fill_template.py`` inside the container (:mod:`rank1_build.engine_config`); for ``--engine torch`` it is the
+project's Python-backend model ``model_repository/tensorrt_llm/config.pbtxt`` (values from
+``rank1_triton.launch.values``).
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rank1_triton.contract import ENGINE_MODEL_NAME
-from rank1_triton.launch.repository import placeholders
 
 from .sizing import EngineShape
 
-ENGINE_TEMPLATE = Path("tensorrt_llm") / "config.tensorrtllm.pbtxt"
 SCHEDULER_POLICIES = ("max_utilization", "guaranteed_no_evict")
 
 
@@ -29,9 +28,10 @@ class ServingOptions:
     ``max_utilization`` is the default scheduler policy: ``guaranteed_no_evict`` reserves KV blocks for the full
     reasoning budget of every admitted request, although most Rank1 reasoning stops far earlier; the cost of
     ``max_utilization`` is that a request may be paused and resumed when the KV cache runs full.
-    The queue is bounded (one ``rank1`` request fans out to one engine request per document; overload is
-    rejected with UNAVAILABLE), requests wait in it without a deadline unless ``queue_timeout_microseconds`` is
-    set, and there is no queue delay: the executor batches in flight.
+    The queue is bounded (one ``rank1`` request fans out to one engine request per document), and there is no
+    queue delay: the executor batches in flight. ``queue_timeout_microseconds`` applies to the PyTorch engine only
+    (NVIDIA's template has no field for it). ``enable_kv_cache_reuse`` False is the documented opt-out for formats
+    whose engines lose paged context FMHA (docs/engines.md, "Refusals").
     """
 
     max_documents: int = 256
@@ -41,6 +41,7 @@ class ServingOptions:
     queue_timeout_microseconds: int = 0
     batch_scheduler_policy: str = "max_utilization"
     kv_cache_free_gpu_mem_fraction: float = 0.9
+    enable_kv_cache_reuse: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_scheduler_policy not in SCHEDULER_POLICIES:
@@ -68,40 +69,22 @@ def model_repository_dir() -> Path:
     return templates_dir()
 
 
-def repository_values(
-    *, engine_dir: Path, tokenizer_dir: Path, shape: EngineShape, options: ServingOptions
-) -> dict[str, str]:
-    """Every ``${placeholder}`` of the entry model's and the GPU engine model's configs."""
+def entry_values(*, tokenizer_dir: str, shape: EngineShape, options: ServingOptions) -> dict[str, str]:
+    """Every ``${placeholder}`` of the entry model's template (``model_repository/rank1/config.pbtxt``)."""
     return {
-        # model_repository/rank1/config.pbtxt
-        "tokenizer_dir": str(tokenizer_dir),
+        "tokenizer_dir": tokenizer_dir,
         "engine_model_name": ENGINE_MODEL_NAME,
-        "max_context_tokens": str(shape.max_seq_len),
         "max_documents": str(options.max_documents),
         "default_max_reasoning_tokens": str(shape.max_reasoning_tokens),
         "rank1_instance_count": str(options.rank1_instance_count),
-        # model_repository/tensorrt_llm/config.tensorrtllm.pbtxt (max_context_tokens too)
-        "engine_dir": str(engine_dir),
-        "triton_max_batch_size": str(shape.max_batch_size),
-        "max_queue_delay_microseconds": str(options.max_queue_delay_microseconds),
-        "max_queue_size": str(options.max_queue_size),
-        "queue_timeout_microseconds": str(options.queue_timeout_microseconds),
-        "batch_scheduler_policy": options.batch_scheduler_policy,
-        "kv_cache_free_gpu_mem_fraction": str(options.kv_cache_free_gpu_mem_fraction),
     }
 
 
-def render_engine_config(values: Mapping[str, str]) -> str:
-    """The GPU engine model's config with every placeholder filled; ValueError names any missing value."""
-    text = (model_repository_dir() / ENGINE_TEMPLATE).read_text(encoding="utf-8")
-    missing = sorted(placeholders(text) - set(values))
-    if missing:
-        raise ValueError(f"{ENGINE_TEMPLATE}: no value for {', '.join(missing)}")
-    return string.Template(text).substitute(values)
+def write_repository(out_dir: Path, values: Mapping[str, str], engine_config: str | None = None) -> Path:
+    """Assemble the Triton repository for a TensorRT-LLM engine (rank1_triton's assembler does the copying).
 
-
-def write_repository(out_dir: Path, values: Mapping[str, str]) -> Path:
-    """Assemble the Triton repository for the TensorRT-LLM engine (rank1_triton's assembler does the copying)."""
+    ``engine_config`` is the filled ``tensorrt_llm/config.pbtxt``; None leaves that file to the fill step.
+    """
     from rank1_triton.launch.repository import assemble_repository
 
-    return assemble_repository(out_dir, engine="tensorrt-llm", values=values)
+    return assemble_repository(out_dir, engine="tensorrt-llm", values=values, engine_config=engine_config)

@@ -4,7 +4,8 @@ Everything here is data read from TensorRT-LLM 1.2.x (sources in docs/engines.md
 ``examples/models/core/qwen/README.md`` (Qwen2/2.5 support matrix: FP16/BF16, FP8, WO, AWQ, SQ, "Ampere+"),
 ``examples/models/core/llama/README.md`` (LLaMA; Mistral and Mistral NeMo "can be built and run using the same
 instructions"), ``docs/source/reference/support-matrix.md`` (FP8 on SM89+ only) and
-``examples/quantization/quantize.py`` (``--qformat``, ``--kv_cache_dtype``).
+``examples/quantization/quantize.py`` (``--qformat``, ``--kv_cache_dtype``), and what ``trtllm-build`` does with a
+format (``tensorrt_llm/builder.py``, ``build()``; read at commit 14e801da of NVIDIA/TensorRT-LLM, the only stored version).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ KV_BYTES: dict[KVCache | None, int] = {None: 2, KVCache.FP8: 1, KVCache.INT8: 1}
 
 FP8_MIN_CC = 8.9
 MIN_CC = 8.0
+# tensorrt_llm/builder.py build(): `if get_sm_version() >= 100 and get_sm_version() < 120:` raises for INT8/INT4
+# weight-only, the INT8 KV cache and SmoothQuant (data-center Blackwell; SM 12.x is not covered by that check).
+SM100_RANGE = (10.0, 12.0)
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,33 @@ def needs_fp8_hardware(quant: Quant, kv_cache: KVCache | None) -> bool:
     return quant is Quant.FP8 or kv_cache is KVCache.FP8
 
 
+def sm100_error(quant: Quant, kv_cache: KVCache | None) -> str | None:
+    """The RuntimeError ``trtllm-build`` raises for this format on SM 10.x (tensorrt_llm/builder.py build())."""
+    if quant in (Quant.INT8_WO, Quant.INT4_AWQ) or kv_cache is KVCache.INT8:
+        return "INT8/INT4 quantization is not supported on SM>=100."
+    if quant is Quant.INT8_SQ:
+        return "SmoothQuant is not supported on SM>=100."
+    return None
+
+
+def paged_context_fmha_lost(quant: Quant, kv_cache: KVCache | None) -> str | None:
+    """Why ``trtllm-build`` turns ``--use_paged_context_fmha enable`` off for this format (its warning), or None.
+
+    tensorrt_llm/builder.py build(): with weights outside FP8/W4A8_AWQ/NVFP4, an FP8 KV cache drops paged context
+    FMHA ("FP8 Paged Context FMHA is disabled because FP8 context FMHA is disabled."); an INT8 KV cache always does
+    ("Paged Context FMHA is disabled because it doesn't work with int8 kv cache currently.").
+    """
+    if kv_cache is KVCache.INT8:
+        return "Paged Context FMHA is disabled because it doesn't work with int8 kv cache currently."
+    if kv_cache is KVCache.FP8 and quant is not Quant.FP8:
+        return "FP8 Paged Context FMHA is disabled because FP8 context FMHA is disabled."
+    return None
+
+
 def runs_on(quant: Quant, kv_cache: KVCache | None, compute_capability: float) -> bool:
-    """Whether the engine format runs on a GPU of that compute capability."""
+    """Whether the engine format builds and runs on a GPU of that compute capability."""
     if compute_capability < MIN_CC:
+        return False
+    if SM100_RANGE[0] <= compute_capability < SM100_RANGE[1] and sm100_error(quant, kv_cache):
         return False
     return not needs_fp8_hardware(quant, kv_cache) or compute_capability >= FP8_MIN_CC

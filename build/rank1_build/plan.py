@@ -3,8 +3,10 @@
 The commands follow TensorRT-LLM 1.2.1's documented recipes (docs/engines.md lists the sources):
 ``examples/models/core/{qwen,llama}/convert_checkpoint.py`` for BF16, INT8 weight-only, INT8 SmoothQuant and the
 INT8 KV cache; ``examples/quantization/quantize.py`` (NVIDIA ModelOpt) for FP8 and INT4 AWQ; ``trtllm-build``
-(``tensorrt_llm/commands/build.py`` + ``tensorrt_llm/plugin/plugin.py``) for the engine; and
-``triton_backend/scripts/launch_triton_server.py`` for serving with ``--world_size``.
+(``tensorrt_llm/commands/build.py`` + ``tensorrt_llm/plugin/plugin.py``) for the engine; NVIDIA's
+``triton_backend/tools/fill_template.py`` over NVIDIA's ``tensorrt_llm/config.pbtxt`` template for the engine model's
+config (:mod:`rank1_build.engine_config`); and ``triton_backend/scripts/launch_triton_server.py`` for serving with
+``--world_size``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rank1_triton.contract import ENGINE_MODEL_NAME
 from .errors import BuildRefusal
 from .formats import AWQ_GROUP_SIZE, FORMATS, KVCache, Quant
 from .model import ModelSpec
-from .pins import CONTAINER_EXAMPLES_DIR, CONTAINER_LAUNCH_SCRIPT
+from .pins import CONTAINER_BACKEND_ROOT, CONTAINER_EXAMPLES_DIR, CONTAINER_LAUNCH_SCRIPT
 from .sizing import TOKENS_PER_BLOCK, EngineShape
 from .validate import architecture_support
 
@@ -85,6 +87,11 @@ class OutputLayout:
         return self.root / "repository"
 
     @property
+    def engine_config(self) -> Path:
+        """The engine model's config: NVIDIA's template, filled in place by fill_template.py."""
+        return self.repository / ENGINE_MODEL_NAME / "config.pbtxt"
+
+    @property
     def manifest(self) -> Path:
         """build.json: what was built and how to serve it."""
         return self.root / "build.json"
@@ -120,6 +127,7 @@ class BuildRequest:
     examples_dir: str = CONTAINER_EXAMPLES_DIR
     quantize_python: str = "python3"
     build_package_dir: Path = Path(__file__).resolve().parent.parent
+    backend_root: str = CONTAINER_BACKEND_ROOT
 
 
 def download_step(model_id: str, layout: OutputLayout) -> Step:
@@ -184,8 +192,19 @@ def checkpoint_step(request: BuildRequest) -> Step:
     return _nvidia_checkpoint_step(request)
 
 
+def uses_examples(request: BuildRequest) -> str | None:
+    """The script of NVIDIA's examples folder the checkpoint step runs, or None (the ModelOpt quantizer)."""
+    argv = checkpoint_step(request).argv
+    return argv[1] if argv[1].startswith(request.examples_dir) else None
+
+
 def engine_step(request: BuildRequest) -> Step:
-    """TensorRT-LLM checkpoint -> engine, with the flags Rank1's two-phase scoring needs (docs/engines.md)."""
+    """TensorRT-LLM checkpoint -> engine, with the flags Rank1's two-phase scoring needs (docs/engines.md).
+
+    No ``--use_fp8_context_fmha``: tensorrt_llm/builder.py build() turns FP8 context FMHA on by itself for an FP8
+    KV cache with paged context FMHA on SM 89+ ("FP8 Context FMHA is enabled to support FP8 Paged Context FMHA."),
+    so ``disable`` would change nothing.
+    """
     shape = request.shape
     argv = [
         "trtllm-build",
@@ -203,9 +222,18 @@ def engine_step(request: BuildRequest) -> Step:
         "--logits_dtype", "float32",
         "--gemm_plugin", "disable" if request.quant is Quant.FP8 else "auto",
     ]
-    if request.kv_cache is KVCache.FP8:
-        argv += ["--use_fp8_context_fmha", "disable"]
     return Step("trtllm-build", tuple(argv))
+
+
+def engine_config_steps(request: BuildRequest, argument: str) -> list[Step]:
+    """Copy NVIDIA's template into the repository and fill it in place with NVIDIA's fill_template.py."""
+    from .engine_config import fill_template_path, template_path
+
+    config = str(request.layout.engine_config)
+    return [
+        Step("install-template", ("cp", template_path(request.backend_root), config)),
+        Step("fill-template", ("python3", fill_template_path(request.backend_root), "-i", config, argument)),
+    ]
 
 
 def launch_step(tp_size: int, repository: Path) -> Step:

@@ -15,9 +15,12 @@ from .formats import (
     MIN_CC,
     SUPPORTED_ARCHITECTURES,
     ArchitectureSupport,
+    SM100_RANGE,
     KVCache,
     Quant,
     needs_fp8_hardware,
+    paged_context_fmha_lost,
+    sm100_error,
 )
 from .model import ModelSpec
 from .pins import TRTLLM_VERSION
@@ -80,6 +83,45 @@ def check_gpu(quant: Quant, kv_cache: KVCache | None, compute_capability: float)
         )
 
 
+def check_blackwell(quant: Quant, kv_cache: KVCache | None, compute_capability: float) -> None:
+    """trtllm-build raises for INT8/INT4 weights, the INT8 KV cache and SmoothQuant on SM 10.x."""
+    error = sm100_error(quant, kv_cache)
+    if error and SM100_RANGE[0] <= compute_capability < SM100_RANGE[1]:
+        what = f"--quant {quant.value}" + (f" --kv-cache {kv_cache.value}" if kv_cache else "")
+        raise BuildRefusal(
+            f"{what} on compute capability {compute_capability}: trtllm-build stops with \"{error}\" "
+            "(tensorrt_llm/builder.py build(), for SM 100 to 119, the GPU it builds on). On Blackwell use "
+            "--quant fp8 (FP8 weights and KV cache) or --quant bf16"
+        )
+
+
+def check_kv_reuse(quant: Quant, kv_cache: KVCache | None, shape: EngineShape, kv_cache_reuse: bool) -> None:
+    """Refuse formats whose engines lose paged context FMHA unless KV reuse is opted out of, and then check the
+    prefill limit that chunked context no longer lifts."""
+    lost = paged_context_fmha_lost(quant, kv_cache)
+    if lost is None:
+        return
+    what = f"--quant {quant.value} --kv-cache {kv_cache.value if kv_cache else 'bf16'}"
+    if kv_cache_reuse:
+        fp8 = " or --quant fp8 (FP8 weights keep paged context FMHA with their FP8 KV cache on SM 89+)" if (
+            kv_cache is KVCache.FP8) else ""
+        raise BuildRefusal(
+            f"{what}: trtllm-build turns paged context FMHA off (\"{lost}\", tensorrt_llm/builder.py build()), "
+            "and without it the executor drops KV-cache block reuse (TrtGptModelInflightBatching::"
+            "fixExecutorConfig) and chunked context (executorImpl.cpp fixExecutorConfig): every answer step would "
+            f"prefill the whole prompt + reasoning again. Use the BF16 KV cache (omit --kv-cache){fp8}; or pass "
+            "--no-kv-cache-reuse to build it anyway and pay that prefill (docs/engines.md, \"Refusals\")"
+        )
+    if shape.max_num_tokens < shape.max_input_len:
+        needed = -(-shape.max_input_len // TOKENS_PER_BLOCK) * TOKENS_PER_BLOCK
+        raise BuildRefusal(
+            f"{what} --no-kv-cache-reuse: without chunked context the executor fits each prefill into "
+            "--max_num_tokens (TrtGptModelInflightBatching constructor: \"Max context size is limited by "
+            "`max_num_tokens` for chunked-context or context-FMHA\"), and the answer step's input is up to "
+            f"{shape.max_input_len} tokens: pass --max-num-tokens {needed} or lower --max-context-tokens"
+        )
+
+
 def check_tensor_parallel(spec: ModelSpec, quant: Quant, tp_size: int) -> None:
     """TP must split attention heads and KV heads evenly; AWQ also needs whole 128-wide groups on every rank."""
     if tp_size < 1:
@@ -132,13 +174,17 @@ def check_shape(spec: ModelSpec, shape: EngineShape) -> list[str]:
 
 def validate(
     spec: ModelSpec, quant: Quant, kv_cache: KVCache | None, tp_size: int, compute_capability: float,
-    shape: EngineShape,
+    shape: EngineShape, *, kv_cache_reuse: bool = True,
 ) -> list[str]:
     """Run every check; raise BuildRefusal on the first failure, else return warnings to print."""
     check_format(spec, quant, kv_cache)
     check_gpu(quant, kv_cache, compute_capability)
+    check_blackwell(quant, kv_cache, compute_capability)
     check_tensor_parallel(spec, quant, tp_size)
     warnings = check_shape(spec, shape)
+    check_kv_reuse(quant, kv_cache, shape, kv_cache_reuse)
+    if not kv_cache_reuse:
+        warnings.append("--no-kv-cache-reuse: every answer step prefills prompt + reasoning again (no block reuse)")
     return [*warnings, TP_REPORT_WARNING] if tp_size > 1 else warnings
 
 

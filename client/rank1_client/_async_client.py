@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING
 
 import tritonclient.grpc.aio as grpcclient_aio
 
 from ._base_client import BaseRank1Client
 from ._chunks import JobQueue, QueryPlan
-from ._protocol import ChunkRequest, RerankOptions, ScoredChunk, read_result
+from ._protocol import ChunkRequest, RerankKwargs, RerankOptions, ScoredChunk, read_result
 from ._retry import acall_with_retries
 from ._transport import server_errors
 from .types import Document, Health, RerankResponse
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class AsyncRank1Client(BaseRank1Client):
@@ -35,83 +40,49 @@ class AsyncRank1Client(BaseRank1Client):
         return self._client
 
     async def rerank(
-        self,
-        query: str,
-        documents: Sequence[Document],
-        *,
-        top_n: int | None = None,
-        instruction: str | None = None,
-        prompt: str | None = None,
-        max_reasoning_tokens: int | None = None,
-        rethink: int | None = None,
-        return_reasoning: bool = False,
-        return_documents: bool = False,
-        truncate: str | None = None,
-        timeout: float | None = None,
+        self, query: str, documents: Sequence[Document], *, timeout: float | None = None,
+        **options: Unpack[RerankKwargs],
     ) -> RerankResponse:
         """Score every document against the query and return them best first.
 
         Arguments, result and errors as in :meth:`Rank1Client.rerank`.
         """
-        responses = await self.rerank_many(
-            [(query, documents)], top_n=top_n, instruction=instruction, prompt=prompt,
-            max_reasoning_tokens=max_reasoning_tokens, rethink=rethink, return_reasoning=return_reasoning,
-            return_documents=return_documents, truncate=truncate, timeout=timeout,
-        )
-        return responses[0]
+        plans = self._plans([(query, documents)], RerankOptions(**options))
+        async with aclosing(self._as_completed(plans, timeout, self._concurrency(None))) as completed:
+            async for _, response in completed:
+                return response
+        raise AssertionError("a query always completes or raises")
 
     async def rerank_many(
-        self,
-        queries_with_documents: Iterable[tuple[str, Sequence[Document]]],
-        *,
-        top_n: int | None = None,
-        instruction: str | None = None,
-        prompt: str | None = None,
-        max_reasoning_tokens: int | None = None,
-        rethink: int | None = None,
-        return_reasoning: bool = False,
-        return_documents: bool = False,
-        truncate: str | None = None,
-        timeout: float | None = None,
-        max_concurrency: int | None = None,
+        self, queries_with_documents: Iterable[tuple[str, Sequence[Document]]], *, timeout: float | None = None,
+        max_concurrency: int | None = None, **options: Unpack[RerankKwargs],
     ) -> list[RerankResponse]:
         """Rerank several queries with bounded concurrency; responses in the input order.
 
         As :meth:`Rank1Client.rerank_many`.
         """
-        responses: dict[int, RerankResponse] = {}
-        async for position, response in self.rerank_as_completed(
-            queries_with_documents, top_n=top_n, instruction=instruction, prompt=prompt,
-            max_reasoning_tokens=max_reasoning_tokens, rethink=rethink, return_reasoning=return_reasoning,
-            return_documents=return_documents, truncate=truncate, timeout=timeout, max_concurrency=max_concurrency,
-        ):
-            responses[position] = response
+        plans = self._plans(queries_with_documents, RerankOptions(**options))
+        responses = {position: response async for position, response
+                     in self._as_completed(plans, timeout, self._concurrency(max_concurrency))}
         return [responses[position] for position in range(len(responses))]
 
-    async def rerank_as_completed(
-        self,
-        queries_with_documents: Iterable[tuple[str, Sequence[Document]]],
-        *,
-        top_n: int | None = None,
-        instruction: str | None = None,
-        prompt: str | None = None,
-        max_reasoning_tokens: int | None = None,
-        rethink: int | None = None,
-        return_reasoning: bool = False,
-        return_documents: bool = False,
-        truncate: str | None = None,
-        timeout: float | None = None,
-        max_concurrency: int | None = None,
+    def rerank_as_completed(
+        self, queries_with_documents: Iterable[tuple[str, Sequence[Document]]], *, timeout: float | None = None,
+        max_concurrency: int | None = None, **options: Unpack[RerankKwargs],
     ) -> AsyncIterator[tuple[int, RerankResponse]]:
         """Yield ``(position, response)`` as each query completes; as :meth:`Rank1Client.rerank_as_completed`.
 
         Close the iterator (``contextlib.aclosing``) when leaving the loop early: that cancels the requests
         still in flight.
         """
-        options = RerankOptions(top_n, instruction, prompt, max_reasoning_tokens, rethink, return_reasoning,
-                                return_documents, truncate)
-        queue = JobQueue(self._plans(queries_with_documents, options))
-        limit = self._concurrency(max_concurrency)
+        plans = self._plans(queries_with_documents, RerankOptions(**options))
+        return self._as_completed(plans, timeout, self._concurrency(max_concurrency))
+
+    async def _as_completed(
+        self, plans: Iterator[QueryPlan], timeout: float | None, limit: int
+    ) -> AsyncIterator[tuple[int, RerankResponse]]:
+        """Keep up to ``limit`` chunk requests in flight; yield each query as soon as all its chunks are scored."""
+        queue = JobQueue(plans)
         in_flight: dict[asyncio.Task[ScoredChunk], QueryPlan] = {}
         failure: BaseException | None = None
         try:

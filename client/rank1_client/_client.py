@@ -5,16 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import tritonclient.grpc as grpcclient
 
 from ._base_client import BaseRank1Client
 from ._chunks import JobQueue, QueryPlan
-from ._protocol import ChunkRequest, RerankOptions, ScoredChunk, read_result
+from ._protocol import ChunkRequest, RerankKwargs, RerankOptions, ScoredChunk, read_result
 from ._retry import call_with_retries
 from ._transport import server_errors
 from .types import Document, Health, RerankResponse
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class Rank1Client(BaseRank1Client):
@@ -39,19 +42,8 @@ class Rank1Client(BaseRank1Client):
             return self._client
 
     def rerank(
-        self,
-        query: str,
-        documents: Sequence[Document],
-        *,
-        top_n: int | None = None,
-        instruction: str | None = None,
-        prompt: str | None = None,
-        max_reasoning_tokens: int | None = None,
-        rethink: int | None = None,
-        return_reasoning: bool = False,
-        return_documents: bool = False,
-        truncate: str | None = None,
-        timeout: float | None = None,
+        self, query: str, documents: Sequence[Document], *, timeout: float | None = None,
+        **options: Unpack[RerankKwargs],
     ) -> RerankResponse:
         """Score every document against the query and return them best first.
 
@@ -79,65 +71,39 @@ class Rank1Client(BaseRank1Client):
             Rank1ConnectionError: The server could not be reached through every retry.
             ServerError: The server failed.
         """
-        return self.rerank_many(
-            [(query, documents)], top_n=top_n, instruction=instruction, prompt=prompt,
-            max_reasoning_tokens=max_reasoning_tokens, rethink=rethink, return_reasoning=return_reasoning,
-            return_documents=return_documents, truncate=truncate, timeout=timeout,
-        )[0]
+        plans = self._plans([(query, documents)], RerankOptions(**options))
+        return next(self._as_completed(plans, timeout, self._concurrency(None)))[1]
 
     def rerank_many(
-        self,
-        queries_with_documents: Iterable[tuple[str, Sequence[Document]]],
-        *,
-        top_n: int | None = None,
-        instruction: str | None = None,
-        prompt: str | None = None,
-        max_reasoning_tokens: int | None = None,
-        rethink: int | None = None,
-        return_reasoning: bool = False,
-        return_documents: bool = False,
-        truncate: str | None = None,
-        timeout: float | None = None,
-        max_concurrency: int | None = None,
+        self, queries_with_documents: Iterable[tuple[str, Sequence[Document]]], *, timeout: float | None = None,
+        max_concurrency: int | None = None, **options: Unpack[RerankKwargs],
     ) -> list[RerankResponse]:
         """Rerank several queries, each with its own documents; responses come back in the input order.
 
         All requests (chunks of all queries) share one bound of ``max_concurrency`` in flight (default: the
         client's). The first error stops the call and is raised. Other arguments as in :meth:`rerank`.
         """
-        responses: dict[int, RerankResponse] = {}
-        for position, response in self.rerank_as_completed(
-            queries_with_documents, top_n=top_n, instruction=instruction, prompt=prompt,
-            max_reasoning_tokens=max_reasoning_tokens, rethink=rethink, return_reasoning=return_reasoning,
-            return_documents=return_documents, truncate=truncate, timeout=timeout, max_concurrency=max_concurrency,
-        ):
-            responses[position] = response
+        plans = self._plans(queries_with_documents, RerankOptions(**options))
+        responses = dict(self._as_completed(plans, timeout, self._concurrency(max_concurrency)))
         return [responses[position] for position in range(len(responses))]
 
     def rerank_as_completed(
-        self,
-        queries_with_documents: Iterable[tuple[str, Sequence[Document]]],
-        *,
-        top_n: int | None = None,
-        instruction: str | None = None,
-        prompt: str | None = None,
-        max_reasoning_tokens: int | None = None,
-        rethink: int | None = None,
-        return_reasoning: bool = False,
-        return_documents: bool = False,
-        truncate: str | None = None,
-        timeout: float | None = None,
-        max_concurrency: int | None = None,
+        self, queries_with_documents: Iterable[tuple[str, Sequence[Document]]], *, timeout: float | None = None,
+        max_concurrency: int | None = None, **options: Unpack[RerankKwargs],
     ) -> Iterator[tuple[int, RerankResponse]]:
         """Like :meth:`rerank_many`, but yield ``(position, response)`` as soon as each query is complete.
 
         Queries are read from the iterable only as capacity frees up, so a long stream (a whole run file) never
         sits in memory at once. Requests go out in query order, so queries tend to complete in order.
         """
-        options = RerankOptions(top_n, instruction, prompt, max_reasoning_tokens, rethink, return_reasoning,
-                                return_documents, truncate)
-        queue = JobQueue(self._plans(queries_with_documents, options))
-        limit = self._concurrency(max_concurrency)
+        plans = self._plans(queries_with_documents, RerankOptions(**options))
+        return self._as_completed(plans, timeout, self._concurrency(max_concurrency))
+
+    def _as_completed(
+        self, plans: Iterator[QueryPlan], timeout: float | None, limit: int
+    ) -> Iterator[tuple[int, RerankResponse]]:
+        """Keep up to ``limit`` chunk requests in flight; yield each query as soon as all its chunks are scored."""
+        queue = JobQueue(plans)
         pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="rank1-client")
         in_flight: dict[Future[ScoredChunk], QueryPlan] = {}
         failure: BaseException | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import tritonclient.grpc as grpcclient
@@ -29,9 +30,22 @@ def render_document(document: Document, index: int) -> str:
     return f"{title} {text}" if title is not None else str(text)
 
 
-@dataclass(frozen=True)
+class RerankKwargs(TypedDict, total=False):
+    """The per-call options every rerank method takes as keywords (see :meth:`Rank1Client.rerank`)."""
+
+    top_n: int | None
+    instruction: str | None
+    prompt: str | None
+    max_reasoning_tokens: int | None
+    rethink: int | None
+    return_reasoning: bool
+    return_documents: bool
+    truncate: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RerankOptions:
-    """The options of one rerank call (``None`` leaves the server's default)."""
+    """The options of one rerank call (``None`` leaves the server's default); built from :class:`RerankKwargs`."""
 
     top_n: int | None = None
     instruction: str | None = None

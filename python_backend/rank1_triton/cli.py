@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .contract import TORCH_DTYPES
 from .errors import ModelNotAvailableError, ServerStartError
 from .launch.launcher import Ports, TritonServer
 from .launch.local import torch_server
@@ -20,9 +21,10 @@ LOGGER = logging.getLogger("rank1_triton")
 
 
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--metrics-port", type=int, default=8002)
+    ports = Ports()
+    parser.add_argument("--http-port", type=int, default=ports.http)
+    parser.add_argument("--grpc-port", type=int, default=ports.grpc)
+    parser.add_argument("--metrics-port", type=int, default=ports.metrics)
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the assembled repository and the server log go (default: a temp folder)")
     parser.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for readiness")
@@ -37,14 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="assemble a repository for a checkpoint and start tritonserver")
+    defaults = TorchServingOptions()
     serve.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local checkpoint folder")
-    serve.add_argument("--engine", choices=["torch"], default="torch",
-                       help="torch: the PyTorch engine (CPU or CUDA). TensorRT-LLM engines come from `build/`")
-    serve.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    serve.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    serve.add_argument("--threads", type=int, default=1, help="torch threads of the engine (0: torch's default)")
-    serve.add_argument("--entry-instances", type=int, default=4, help="rank1 requests served at once")
-    serve.add_argument("--max-context-tokens", type=int, default=None)
+    serve.add_argument("--device", choices=["cpu", "cuda"], default=defaults.device)
+    serve.add_argument("--dtype", choices=TORCH_DTYPES, default=defaults.dtype)
+    serve.add_argument("--threads", type=int, default=defaults.num_threads,
+                       help="torch threads of the engine (0: torch's default)")
+    serve.add_argument("--entry-instances", type=int, default=defaults.entry_instances,
+                       help="rank1 requests served at once")
+    serve.add_argument("--max-context-tokens", type=int, default=defaults.max_context_tokens)
     serve.add_argument("--dry-run", action="store_true", help="assemble the repository, print the command, stop")
     _add_server_arguments(serve)
 

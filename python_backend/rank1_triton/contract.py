@@ -57,6 +57,8 @@ FUSED_ANSWER_INPUTS: tuple[TensorSpec, ...] = (TensorSpec("answer_token_ids", "T
 FUSED_ANSWER_OUTPUTS: tuple[TensorSpec, ...] = (TensorSpec("answer_logits", "TYPE_FP32", (-1,)),)
 FUSED_ANSWER_STEP_PARAMETER = "rank1_fused_answer_step"
 MAX_CONTEXT_PARAMETER = "rank1_max_context_tokens"
+# Values of the PyTorch engine model's ``dtype`` parameter.
+TORCH_DTYPES = ("float32", "bfloat16", "float16")
 
 # --- entry model -----------------------------------------------------------------------------------------------
 ENTRY_MODEL_NAME = "rank1"

@@ -12,6 +12,7 @@ Per document and round:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ class DocumentScore:
     truncated: bool
 
 
+# One document's algorithm without I/O: yields one engine request at a time, receives its result.
+DocumentSteps = Generator[GenerationRequest, GenerationResult, "DocumentScore"]
+# A batch of documents in lockstep rounds: yields one request per unfinished document.
 ScoringSteps = Generator[list[GenerationRequest], list[GenerationResult], list["DocumentScore"]]
 
 
@@ -56,8 +60,6 @@ class _Pair:
     reasoning_tokens: int = 0
     score: float = 0.5
     forced: bool = False
-    answer_input: list[int] | None = None  # pending one-token answer request
-    thinking: bool = True
 
 
 class Rank1Reranker:
@@ -135,45 +137,64 @@ class Rank1Reranker:
         self,
         prompts: Sequence[EncodedPrompt],
         options: ScoringOptions,
-        agenerate: Callable[[list[GenerationRequest]], Awaitable[list[GenerationResult]]],
+        agenerate_one: Callable[[GenerationRequest], Awaitable[GenerationResult]],
         cancelled: Callable[[], bool] = lambda: False,
     ) -> list[DocumentScore]:
-        """``score`` with an asynchronous engine call (the Triton entry model's BLS).
+        """``score`` with an asynchronous engine call per request (the Triton entry model's BLS).
 
-        ``cancelled`` is checked before each engine call; when it turns true, RequestCancelledError is raised.
+        Each document advances on its own: its next request (the answer step, a rethink) goes out as soon as its
+        previous one returns, so the engine still holds its KV blocks. ``cancelled`` is checked before each
+        engine call; when it turns true, RequestCancelledError is raised and no further request is sent.
         """
-        steps = self.score_steps(prompts, options)
-        requests = next(steps)
-        while True:
-            if cancelled():
-                steps.close()
-                raise RequestCancelledError("the request was cancelled")
-            try:
-                requests = steps.send(await agenerate(requests))
-            except StopIteration as done:
-                return done.value
+
+        async def run(steps: DocumentSteps) -> DocumentScore:
+            request = next(steps)
+            while True:
+                if cancelled():
+                    steps.close()
+                    raise RequestCancelledError("the request was cancelled")
+                try:
+                    request = steps.send(await agenerate_one(request))
+                except StopIteration as done:
+                    return done.value
+
+        tasks = [asyncio.ensure_future(run(self.document_steps(p, options))) for p in prompts]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:  # one document failed or the caller cancelled: stop the others
+                task.cancel()
 
     def score_steps(self, prompts: Sequence[EncodedPrompt], options: ScoringOptions) -> ScoringSteps:
-        """The algorithm without I/O: yields engine request batches, receives their results, returns the scores.
+        """Every document's steps in lockstep rounds: yields a batch of requests, receives their results.
 
-        ``score`` drives it with a blocking engine; the Triton entry model drives it with async BLS calls.
+        ``score`` drives it with a blocking engine, which then sees one batch per round.
         """
-        pairs = [_Pair(p, list(p.input_ids)) for p in prompts]
+        documents = [self.document_steps(p, options) for p in prompts]
+        scores: dict[int, DocumentScore] = {}
+        pending = {index: next(steps) for index, steps in enumerate(documents)}
+        while pending:
+            order = list(pending)
+            results = yield [pending[index] for index in order]
+            pending = {}
+            for index, result in zip(order, results, strict=True):
+                try:
+                    pending[index] = documents[index].send(result)
+                except StopIteration as done:
+                    scores[index] = done.value
+        return [scores[index] for index in range(len(documents))]
+
+    def document_steps(self, prompt: EncodedPrompt, options: ScoringOptions) -> DocumentSteps:
+        """The algorithm for one document without I/O: think, answer, rethink; returns its score."""
+        pair = _Pair(prompt, list(prompt.input_ids))
         for round_index in range(options.rethink + 1):
-            if round_index > 0:
-                self._prepare_rethink(pairs)
-            thinking = [pair for pair in pairs if pair.thinking]
-            if not thinking:
-                break
-            results = yield [self._thinking_request(p, options) for p in thinking]
-            for pair, result in zip(thinking, results, strict=True):
-                self._finish_thinking(pair, result)
-            pending = [p for p in thinking if p.answer_input is not None]
-            if pending:
-                self._record_answers(pending, (yield [self._answer_request(p) for p in pending]))
-        return [
-            DocumentScore(p.score, p.reasoning, p.reasoning_tokens, p.forced, p.prompt.truncated) for p in pairs
-        ]
+            if round_index > 0 and not self._prepare_rethink(pair):
+                break  # no room to think again: the last answer stands
+            result = yield self._thinking_request(pair, options)
+            answer_input = self._finish_thinking(pair, result)
+            if answer_input is not None:
+                self._record_answer(pair, (yield self._answer_request(answer_input)))
+        return DocumentScore(pair.score, pair.reasoning, pair.reasoning_tokens, pair.forced, prompt.truncated)
 
     def _thinking_request(self, pair: _Pair, options: ScoringOptions) -> GenerationRequest:
         fused = self.engine.capabilities.fused_answer_step
@@ -190,8 +211,8 @@ class Rank1Reranker:
         room = self.max_context_tokens - len(pair.input_ids) - ANSWER_RESERVE_TOKENS
         return min(options.max_reasoning_tokens, room)
 
-    def _finish_thinking(self, pair: _Pair, result: GenerationResult) -> None:
-        """Record a thinking phase; score it now (fused answer) or queue its one-token answer request."""
+    def _finish_thinking(self, pair: _Pair, result: GenerationResult) -> list[int] | None:
+        """Record a thinking phase; score it now (fused answer) or return the input of its one-token answer."""
         generated = strip_end_id(result.output_ids, self.tokenizer.eos_id)
         pair.reasoning_tokens += len(generated)
         if thinking_ending(generated, self.tokenizer.think_end_ids) is Ending.NATURAL:
@@ -199,41 +220,34 @@ class Rank1Reranker:
             pair.forced = False
             if result.answer_logits is not None:
                 pair.score = relevance_score(float(result.answer_logits[0]), float(result.answer_logits[1]))
-                pair.answer_input = None
-            else:
-                pair.answer_input = pair.input_ids + generated
-            return
+                return None
+            return pair.input_ids + generated
         pair.reasoning += "\n" + trim_to_last_sentence(self.tokenizer.decode(generated)) + "\n" + THINK_END
         pair.forced = True
-        pair.answer_input = self.tokenizer.encode([*pair.prompt.segments, trusted(pair.reasoning)])
+        return self.tokenizer.encode([*pair.prompt.segments, trusted(pair.reasoning)])
 
-    def _answer_request(self, pair: _Pair) -> GenerationRequest:
+    def _answer_request(self, answer_input: list[int]) -> GenerationRequest:
         """A one-token request whose generation logits hold the answer logits."""
         return GenerationRequest(
-            input_ids=pair.answer_input or [],
+            input_ids=answer_input,
             request_output_len=1,
             end_id=self.tokenizer.eos_id,
             pad_id=self.tokenizer.pad_id,
             return_generation_logits=True,
         )
 
-    def _record_answers(self, pairs: Sequence[_Pair], results: Sequence[GenerationResult]) -> None:
+    def _record_answer(self, pair: _Pair, result: GenerationResult) -> None:
+        if result.generation_logits is None:
+            raise RuntimeError("the engine returned no generation_logits for an answer request")
         true_id, false_id = self.tokenizer.answer_ids
-        for pair, result in zip(pairs, results, strict=True):
-            if result.generation_logits is None:
-                raise RuntimeError("the engine returned no generation_logits for an answer request")
-            first_step = result.generation_logits[0]
-            pair.score = relevance_score(float(first_step[true_id]), float(first_step[false_id]))
-            pair.answer_input = None
+        first_step = result.generation_logits[0]
+        pair.score = relevance_score(float(first_step[true_id]), float(first_step[false_id]))
 
-    def _prepare_rethink(self, pairs: Sequence[_Pair]) -> None:
-        """Cut each reasoning at its final ``</think>`` and append ``\\nWait``; pairs out of context stop."""
-        for pair in pairs:
-            if not pair.thinking:
-                continue
-            reasoning = pair.reasoning[: -len(THINK_END)] + RETHINK_TEXT
-            input_ids = self.tokenizer.encode([*pair.prompt.segments, trusted(reasoning)])
-            if self.max_context_tokens - len(input_ids) - ANSWER_RESERVE_TOKENS < 1:
-                pair.thinking = False  # no room to think again: the last answer stands
-                continue
-            pair.reasoning, pair.input_ids = reasoning, input_ids
+    def _prepare_rethink(self, pair: _Pair) -> bool:
+        """Cut the reasoning at its final ``</think>`` and append ``\nWait``; False when that does not fit."""
+        reasoning = pair.reasoning[: -len(THINK_END)] + RETHINK_TEXT
+        input_ids = self.tokenizer.encode([*pair.prompt.segments, trusted(reasoning)])
+        if self.max_context_tokens - len(input_ids) - ANSWER_RESERVE_TOKENS < 1:
+            return False
+        pair.reasoning, pair.input_ids = reasoning, input_ids
+        return True

@@ -36,11 +36,11 @@ def assert_parity(results, expected):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_engine_matches_reference(case, model_dir, reranker_for, hf_model_cache):
+def test_engine_matches_reference(case, model_dir, fused_answer_step, reranker_for, hf_model_cache):
     settings = CASES[case]
     budget = 10
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    results = reranker_for(model_dir).rerank(
+    results = reranker_for(model_dir, fused_answer_step).rerank(
         QUERY, PASSAGES, instruction=settings.get("instruction"), prompt=settings.get("prompt"),
         options=ScoringOptions(max_reasoning_tokens=budget, rethink=settings.get("rethink", 0)),
     )
@@ -69,10 +69,11 @@ def reference_truncation(tokenizer, query: str, passage: str, limit: int) -> tup
     raise AssertionError("even an empty passage does not fit")
 
 
-def test_truncation_matches_reference(model_dir, hf_model_cache):
+def test_truncation_matches_reference(model_dir, fused_answer_step, hf_model_cache):
     context, budget = 120, 10
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    reranker = Rank1Reranker(TorchEngine(model_dir, max_context_tokens=context), Rank1Tokenizer(tokenizer))
+    engine = TorchEngine(model_dir, max_context_tokens=context, fused_answer_step=fused_answer_step)
+    reranker = Rank1Reranker(engine, Rank1Tokenizer(tokenizer))
     passages = [" ".join([p] * 20) for p in PASSAGES[:3]] + PASSAGES[3:5]
     results = reranker.rerank(QUERY, passages, options=ScoringOptions(max_reasoning_tokens=budget))
     limit = context - budget - 8

@@ -4,7 +4,17 @@ from values.yaml: the default values, the TLS + auth + 2-GPU TP example, and the
 import json
 
 import pytest
-from deploy_helpers import find, flag_value, rank0_flags, server_container
+import yaml
+from deploy_helpers import (
+    CHART,
+    TLS_AUTH_TP2,
+    expand_env_references,
+    find,
+    flag_value,
+    rank0_flags,
+    rendered_server,
+    server_container,
+)
 
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 
@@ -56,9 +66,13 @@ def check_server_pod(workload: dict, *, gpus: int, shm: str, pre_stop: int, grac
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
 
+    # The build output folder at /models (the build's --serve-root); Triton serves its repository/ folder.
     repository = mount(container, "model-repository")
     assert repository["mountPath"] == "/models" and repository["readOnly"] is True
-    assert flag_value(flags, "--model-repository") == "/models"
+    assert flag_value(flags, "--model-repository") == "/models/repository"
+    # The entry model reloads a crashed engine model through the model-loading API: explicit mode, all models.
+    assert flag_value(flags, "--model-control-mode") == "explicit"
+    assert flag_value(flags, "--load-model") == "*"
     # 5 minutes in milliseconds: long-lived gRPC clients reconnect and rebalance.
     assert flag_value(flags, "--grpc-max-connection-age") == "300000"
 
@@ -77,8 +91,12 @@ def test_default_values_server_pod(default_objects):
         "claimName": "rank1-model-repository",
         "readOnly": True,
     }
-    # No TLS or auth flags unless asked for.
-    assert not [f for f in container["args"] if "ssl" in f or "restricted" in f]
+    # No TLS or API-key flags unless asked for; only the model-repository API is locked.
+    assert not [f for f in container["args"] if "ssl" in f or "RANK1_API_KEY" in f]
+    assert [f.split(":")[0] for f in container["args"] if "restricted" in f] == [
+        "--grpc-restricted-protocol=model-repository",
+        "--http-restricted-api=model-repository",
+    ]
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
 
 
@@ -94,6 +112,7 @@ def test_tls_auth_tp2_server_pod(tp2_objects):
     assert args.count("tritonserver") == 2
     rank1 = args[args.index(":") + 1 :]
     assert "--load-model=tensorrt_llm" in rank1 and "--model-control-mode=explicit" in rank1
+    assert flag_value(rank1, "--model-repository") == "/models/repository"
     assert {"--allow-http=false", "--allow-grpc=false", "--allow-metrics=false"} <= set(rank1)
 
     # gRPC TLS from the mounted Secret.
@@ -111,6 +130,10 @@ def test_tls_auth_tp2_server_pod(tp2_objects):
     assert "inference" in groups.split(",") and "health" not in groups.split(",")
     api_key = next(e for e in container["env"] if e["name"] == "RANK1_API_KEY")
     assert api_key["valueFrom"]["secretKeyRef"] == {"name": "rank1-triton-api-key", "key": "api-key"}
+    # auth.protocols covers model-repository: the API key guards it, no second restriction of that group.
+    assert "model-repository" in groups.split(",")
+    assert not [f for f in flags if "rank1-model-control" in f]
+    assert "RANK1_MODEL_CONTROL_KEY" not in {e["name"] for e in container["env"]}
 
     headless = find(tp2_objects, "Service", "rank1-triton-headless")
     assert headless["spec"]["clusterIP"] == "None"
@@ -124,12 +147,17 @@ def test_fetch_statefulset(fetch_objects):
 
     (init,) = pod_spec(statefulset)["initContainers"]
     env = {e["name"]: e.get("value") for e in init["env"]}
-    assert env["MODEL_REPOSITORY_URI"] == "s3://your-bucket/rank1/rank1-7b-fp8/model_repository"
-    assert env["REQUIRED_MODELS"] == "rank1 tensorrt_llm"
-    # The init container writes the cache; the server reads its repository folder read-only.
+    assert env["MODEL_REPOSITORY_URI"] == "s3://your-bucket/rank1/rank1-7b-fp8"
+    assert (env["ENTRY_MODEL"], env["ENGINE_MODEL"]) == ("rank1", "tensorrt_llm")
+    # The script maps the configs' absolute paths (under the server's mount) to the cache to check them.
+    assert env["MODEL_MOUNT_PATH"] == "/models"
+    # The init container writes the cache; the server mounts the whole cache (the build output) read-only.
     assert mount(init, "model-repository") == {"name": "model-repository", "mountPath": "/cache"}
     repository = mount(server_container(statefulset), "model-repository")
-    assert repository["subPath"] == "repository" and repository["readOnly"] is True
+    assert repository == {"name": "model-repository", "mountPath": "/models", "readOnly": True}
+    # The download lands on the PVC: the init container's ephemeral storage is /tmp (1Gi), +1Gi for logs.
+    assert init["resources"]["requests"]["ephemeral-storage"] == "1024Mi"
+    assert init["resources"]["limits"]["ephemeral-storage"] == "2048Mi"
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "model-repository"
     assert claim["spec"]["resources"]["requests"]["storage"] == "30Gi"
@@ -139,12 +167,39 @@ def test_fetch_statefulset(fetch_objects):
     assert find(fetch_objects, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
 
 
+FETCH_GS = ("modelRepository.source=fetch", "modelRepository.fetch.uri=gs://bucket/rank1-3b")
+
+
 def test_fetch_into_an_emptydir_for_a_deployment(tools):
-    objects = tools.render(sets=("modelRepository.source=fetch", "modelRepository.fetch.uri=gs://bucket/rank1-3b"))
-    deployment = find(objects, "Deployment")
+    deployment = find(tools.render(sets=FETCH_GS), "Deployment")
     assert volume(deployment, "model-repository")["emptyDir"] == {"sizeLimit": "100Gi"}
-    assert pod_spec(deployment)["initContainers"][0]["name"] == "fetch-model-repository"
+    (init,) = pod_spec(deployment)["initContainers"]
+    assert init["name"] == "fetch-model-repository"
     assert "checksum/fetch-script" in deployment["spec"]["template"]["metadata"]["annotations"]
+    assert mount(server_container(deployment), "model-repository") == {
+        "name": "model-repository",
+        "mountPath": "/models",
+        "readOnly": True,
+    }
+    # The emptyDir counts as the pod's ephemeral storage: request 100Gi download + 1Gi /tmp, limit +1Gi for logs.
+    assert init["resources"]["requests"] == {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "103424Mi"}
+    assert init["resources"]["limits"] == {"memory": "2Gi", "ephemeral-storage": "104448Mi"}
+
+
+@pytest.mark.parametrize(
+    "sets, request_, limit",
+    [
+        # 500G = 500e9 bytes = 476837.16 MiB, + 512 MiB /tmp, rounded up.
+        (("modelRepository.fetch.size=500G", "tmp.sizeLimit=512Mi"), "477350Mi", "478374Mi"),
+        (("modelRepository.fetch.size=1.5Ti",), "1573888Mi", "1574912Mi"),
+        # A value of the user's wins, and the chart adds no limit that could undercut it.
+        (("modelRepository.fetch.resources.requests.ephemeral-storage=200Gi",), "200Gi", None),
+    ],
+)
+def test_fetch_ephemeral_storage_follows_the_sizes(tools, sets, request_, limit):
+    (init,) = pod_spec(find(tools.render(sets=FETCH_GS + sets), "Deployment"))["initContainers"]
+    assert init["resources"]["requests"]["ephemeral-storage"] == request_
+    assert init["resources"]["limits"].get("ephemeral-storage") == limit
 
 
 def test_services_and_monitoring(default_objects):
@@ -155,6 +210,9 @@ def test_services_and_monitoring(default_objects):
 
     monitor = find(default_objects, "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    # kube-prometheus-stack's Prometheus selects by its release label.
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert find(default_objects, "PrometheusRule")["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     skip_headless = {"key": "rank1-triton/headless", "operator": "DoesNotExist"}
     assert skip_headless in monitor["spec"]["selector"]["matchExpressions"]
 
@@ -221,6 +279,14 @@ BAD_VALUES = {
     "fetch without a URI": "modelRepository:\n  source: fetch\n",
     "fetch from an unsupported scheme": "modelRepository:\n  source: fetch\n  fetch:\n    uri: ftp://host/repo\n",
     "port as a string": "server:\n  ports:\n    http: '8000'\n",
+    "relative mount path": "modelRepository:\n  mountPath: models\n",
+    "unknown access mode": "modelRepository:\n  pvc:\n    accessMode: ReadMany\n",
+    "model control in extraArgs": "server:\n  extraArgs: [--model-control-mode=none]\n",
+    "repository in extraArgs": "server:\n  extraArgs: [--model-repository=/x]\n",
+    "shm flag as a string": "server:\n  allowClientSharedMemory: 'no'\n",
+    "unknown networkPolicy key": "networkPolicy:\n  enabled: true\n  ingress: []\n",
+    "network peer with a typo": "networkPolicy:\n  enabled: true\n  clients: [{podSelectr: {}}]\n",
+    "topology spread without a key": "topologySpreadConstraints: [{maxSkew: 1}]\n",
 }
 
 
@@ -231,3 +297,177 @@ def test_bad_values_fail_the_schema(tools, tmp_path, case):
     result = tools.template(values)
     assert result.returncode != 0, f"{case}: rendered although invalid"
     assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+
+
+# --- Triton 2.69 flags -------------------------------------------------------------------------------------
+
+
+def test_client_shared_memory_off_by_default_and_left_out_for_older_triton(tools, default_objects):
+    flags = rank0_flags(server_container(find(default_objects, "Deployment")))
+    assert flag_value(flags, "--allow-client-shm") == "false"
+    assert not [f for f in flags if f.startswith("--http-max-input-size")], "Triton's default unless set"
+    older = tools.render(sets=("server.allowClientSharedMemory=null",))
+    older = rank0_flags(server_container(find(older, "Deployment")))
+    assert not [f for f in older if f.startswith("--allow-client-shm")]
+    sized = tools.render(sets=("server.allowClientSharedMemory=true", "server.httpMaxInputSizeBytes=16777216"))
+    flags = rank0_flags(server_container(find(sized, "Deployment")))
+    assert flag_value(flags, "--allow-client-shm") == "true"
+    assert flag_value(flags, "--http-max-input-size") == "16777216"
+
+
+def test_model_repository_api_locked_with_the_pod_uid(tools, default_objects):
+    container = server_container(find(default_objects, "Deployment"))
+    flags = rank0_flags(container)
+    lock = "model-repository:rank1-model-control=$(RANK1_MODEL_CONTROL_KEY)"
+    assert flag_value(flags, "--grpc-restricted-protocol") == lock
+    assert flag_value(flags, "--http-restricted-api") == lock
+    key = next(e for e in container["env"] if e["name"] == "RANK1_MODEL_CONTROL_KEY")
+    assert key["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
+    # With auth on other groups only, both restrictions are passed, each group in one of them.
+    auth = ("auth.enabled=true", "auth.existingSecret=k", "auth.protocols={inference,metadata}")
+    flags = rank0_flags(server_container(find(tools.render(sets=auth), "Deployment")))
+    grpc = [f.split("=", 1)[1].split(":")[0] for f in flags if f.startswith("--grpc-restricted-protocol=")]
+    assert grpc == ["inference,metadata", "model-repository"]
+    unlocked = tools.render(sets=("server.lockModelRepositoryApi=false",))
+    assert not [f for f in server_container(find(unlocked, "Deployment"))["args"] if "restricted" in f]
+
+
+# --- monitoring.coreos.com objects --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "api_versions, sets, rendered",
+    [
+        (("monitoring.coreos.com/v1",), (), True),
+        ((), (), False),  # a cluster without the Prometheus operator: the install must not fail on unknown kinds
+        ((), ("monitoring.assumeCRDs=true",), True),  # GitOps / offline templating
+        (("monitoring.coreos.com/v1",), ("serviceMonitor.enabled=false", "prometheusRule.enabled=false"), False),
+    ],
+)
+def test_monitoring_objects_need_the_api_or_assume_crds(tools, api_versions, sets, rendered):
+    kinds = {o["kind"] for o in tools.render(sets=sets, api_versions=api_versions)}
+    assert ("ServiceMonitor" in kinds, "PrometheusRule" in kinds) == (rendered, rendered)
+    assert "HorizontalPodAutoscaler" in kinds
+
+
+# --- storage: who shares the claim ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sets, pods",
+    [
+        (("modelRepository.pvc.accessMode=ReadWriteOnce",), 5),  # HPA max 4 + the surge pod
+        (("modelRepository.pvc.accessMode=ReadWriteOncePod", "autoscaling.enabled=false"), 2),  # 1 + surge
+        (("modelRepository.pvc.accessMode=ReadWriteOnce", "autoscaling.enabled=false", "replicaCount=3",
+          "workload.strategy.rollingUpdate.maxSurge=0", "workload.strategy.rollingUpdate.maxUnavailable=1"), 3),
+        (("modelRepository.pvc.accessMode=ReadWriteOnce", "workload.kind=StatefulSet",
+          "autoscaling.maxReplicas=2"), 2),
+    ],
+)  # fmt: skip
+def test_a_single_node_claim_shared_by_several_pods_fails(tools, sets, pods):
+    result = tools.template(sets=sets)
+    assert result.returncode != 0
+    assert f"up to {pods} server pods share the claim" in result.stderr
+    assert "ReadOnlyMany or ReadWriteMany" in result.stderr and "modelRepository.source=fetch" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),  # ReadOnlyMany
+        ("modelRepository.pvc.accessMode=ReadWriteMany",),
+        ("modelRepository.pvc.accessMode=ReadWriteOnce", "autoscaling.enabled=false",
+         "workload.strategy.rollingUpdate.maxSurge=0", "workload.strategy.rollingUpdate.maxUnavailable=1"),
+        ("modelRepository.pvc.accessMode=ReadWriteOnce", *FETCH_GS),  # fetch: the claim is not used
+    ],
+)  # fmt: skip
+def test_shared_claims_and_single_pods_render(tools, sets):
+    assert tools.template(sets=sets).returncode == 0
+
+
+# --- network policy ------------------------------------------------------------------------------------------
+
+
+def test_default_network_policy_admits_the_namespace_and_prometheus(default_objects):
+    policy = find(default_objects, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == find(default_objects, "Service")["spec"]["selector"]
+    assert spec["policyTypes"] == ["Ingress"], "egress stays open by default (fetch reaches object storage)"
+    clients, scrapers = spec["ingress"]
+    assert clients["from"] == [{"podSelector": {}}]
+    assert {p["port"] for p in clients["ports"]} == {HTTP, GRPC, METRICS}
+    assert scrapers["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert scrapers["ports"] == [{"port": METRICS, "protocol": "TCP"}]
+
+
+def test_network_policy_restricted_egress_and_opt_out(tools):
+    restricted = ("networkPolicy.egress.restricted=true", "networkPolicy.egress.rules[0].to[0].ipBlock.cidr=10.0.0.0/8")
+    spec = find(tools.render(sets=restricted), "NetworkPolicy")["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    dns, store = spec["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert store == {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}
+    no_peers = ("networkPolicy.clients=null", "networkPolicy.metricsScrapers=null")
+    closed = find(tools.render(sets=no_peers), "NetworkPolicy")
+    assert closed["spec"]["ingress"] == []
+    assert "NetworkPolicy" not in {o["kind"] for o in tools.render(sets=("networkPolicy.enabled=false",))}
+
+
+# --- scheduling ----------------------------------------------------------------------------------------------
+
+
+def test_default_topology_spread_over_nodes_unless_given(tools, default_objects):
+    (spread,) = pod_spec(find(default_objects, "Deployment"))["topologySpreadConstraints"]
+    assert spread == {
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": find(default_objects, "Service")["spec"]["selector"]},
+    }
+    zone = {"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}
+    sets = tuple(f"topologySpreadConstraints[0].{k}={v}" for k, v in zone.items())
+    assert pod_spec(find(tools.render(sets=sets), "Deployment"))["topologySpreadConstraints"] == [zone]
+    none = tools.render(sets=("defaultTopologySpread=false",))
+    assert "topologySpreadConstraints" not in pod_spec(find(none, "Deployment"))
+
+
+def test_image_pull_secrets_reach_the_pod(tools):
+    deployment = find(tools.render(sets=("imagePullSecrets[0].name=ngc-pull",)), "Deployment")
+    assert pod_spec(deployment)["imagePullSecrets"] == [{"name": "ngc-pull"}]
+
+
+# --- rendered_server (for running the rendered command outside a cluster) ------------------------------------
+
+
+def test_rendered_server_with_a_local_folder_and_executable(tools, tmp_path):
+    out = tmp_path / "build-output"
+    executable = tmp_path / "opt" / "tritonserver" / "bin" / "tritonserver"
+    sets = (f"modelRepository.mountPath={out}", f"server.executable={executable}",
+            "server.env[0].name=RANK1_LOG_LEVEL", "server.env[0].value=debug")  # fmt: skip
+    server = rendered_server(tools.render(sets=sets))
+    assert server["command"] == [str(executable)]
+    assert f"--model-repository={out}/repository" in server["args"]
+    assert {"name": "RANK1_LOG_LEVEL", "value": "debug"} in server["env"]
+    assert {"name": "model-repository", "mountPath": str(out), "readOnly": True} in server["volumeMounts"]
+    expanded = expand_env_references(server["args"], {"RANK1_MODEL_CONTROL_KEY": "uid-1"})
+    assert "--http-restricted-api=model-repository:rank1-model-control=uid-1" in expanded
+    assert expand_env_references(["a$$(B)", "$(UNSET)"], {"B": "x"}) == ["a$(B)", "$(UNSET)"]
+    # Under mpirun the executable path is passed to every rank.
+    tp2 = rendered_server(tools.render(TLS_AUTH_TP2, sets=sets))
+    assert tp2["command"] == ["mpirun"] and tp2["args"].count(str(executable)) == 2
+    assert flag_value(rank0_flags(tp2), "--model-repository") == f"{out}/repository"
+
+
+# --- the versions the chart states ---------------------------------------------------------------------------
+
+
+def test_chart_states_the_production_triton_and_tensorrt_llm():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert "Triton Inference Server 2.69" in chart["description"]
+    assert "TensorRT-LLM 1.2.1" in chart["description"]
+    values = (CHART / "values.yaml").read_text()
+    assert "26.05-trtllm-python-py3 (Triton 2.69, TensorRT-LLM 1.2.1)" in values
+    # 2.51 is only the CPU test server's version.
+    for path in [CHART / "Chart.yaml", *CHART.rglob("*.tpl"), *CHART.rglob("*.yaml"), *CHART.rglob("*.sh")]:
+        for line in path.read_text().splitlines():
+            assert "2.51" not in line or "nvidia-pytriton" in line, f"{path.name}: {line}"

@@ -1,6 +1,10 @@
-"""The serving flags the chart renders, run by a real tritonserver 2.51 (from nvidia-pytriton, CPU only) on an
-empty model repository: every flag must parse (Triton exits on unknown ones), the API key must guard
-metadata over HTTP and gRPC while health stays open, and gRPC must speak TLS."""
+"""The serving flags the chart renders, run by a real tritonserver 2.51 (from nvidia-pytriton 0.7.0, CPU only) on
+an empty model repository: every flag must parse (Triton exits on unknown ones), the API key must guard
+metadata over HTTP and gRPC while health stays open, the model-repository API (open in explicit model control)
+must need its key, and gRPC must speak TLS.
+
+The production image runs Triton 2.69. Flags that 2.51 does not know (--allow-client-shm, from 2.68) are left
+out here through TRITON_251_SETS; test_deploy_chart.py checks that the default rendering passes them."""
 
 import importlib.util
 import shutil
@@ -13,9 +17,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from deploy_helpers import find, rank0_flags, server_container
+from deploy_helpers import TLS_AUTH_TP2, TRITON_251_SETS, expand_env_references, find, rank0_flags, server_container
 
 API_KEY = "test-key"
+MODEL_CONTROL_KEY = "test-pod-uid"
 
 
 def tritonserver_binary() -> Path:
@@ -48,17 +53,25 @@ def make_tls(folder: Path) -> None:
 
 
 def local_flags(flags: list[str], tmp_path: Path, ports: dict[str, int]) -> list[str]:
-    """The rendered flags with the pod's paths, ports and API key replaced by local ones."""
-    (tmp_path / "models").mkdir()
+    """The rendered flags with the pod's paths, ports and keys replaced by local ones."""
+    (tmp_path / "models" / "repository").mkdir(parents=True)
     local = []
     for flag in flags:
         name = flag.split("=", 1)[0]
         if name in {"--http-port", "--grpc-port", "--metrics-port"}:
             flag = f"{name}={ports[name[2:-5]]}"
         flag = flag.replace("=/models", f"={tmp_path / 'models'}")
-        flag = flag.replace("/etc/rank1-triton/tls", str(tmp_path / "tls"))
-        local.append(flag.replace("$(RANK1_API_KEY)", API_KEY))
-    return local
+        local.append(flag.replace("/etc/rank1-triton/tls", str(tmp_path / "tls")))
+    return expand_env_references(local, {"RANK1_API_KEY": API_KEY, "RANK1_MODEL_CONTROL_KEY": MODEL_CONTROL_KEY})
+
+
+def http_post(url: str, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def http_status(url: str, headers: dict[str, str] | None = None) -> int:
@@ -84,13 +97,14 @@ def wait_live(process: subprocess.Popen, base: str) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.parametrize("objects_fixture", ["default_objects", "tp2_objects"])
-def test_tritonserver_accepts_rendered_flags(objects_fixture, request, tmp_path):
+@pytest.mark.parametrize("values", [(), (TLS_AUTH_TP2,)], ids=["default", "tls-auth-tp2"])
+def test_tritonserver_accepts_rendered_flags(tools, values, tmp_path):
     binary = tritonserver_binary()
-    container = server_container(find(request.getfixturevalue(objects_fixture), "Deployment"))
+    container = server_container(find(tools.render(*values, sets=TRITON_251_SETS), "Deployment"))
     flags = rank0_flags(container)
+    assert "--model-control-mode=explicit" in flags and "--load-model=*" in flags
     tls = "--grpc-use-ssl=true" in flags
-    auth = any(f.startswith("--http-restricted-api=") for f in flags)
+    auth = any("$(RANK1_API_KEY)" in f for f in flags)
     if tls:
         make_tls(tmp_path / "tls")
     ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
@@ -107,8 +121,16 @@ def test_tritonserver_accepts_rendered_flags(objects_fixture, request, tmp_path)
         assert http_status(f"{base}/v2") == (403 if auth else 200)
         if auth:
             assert http_status(f"{base}/v2", {"rank1-api-key": API_KEY}) == 200
+        # Explicit model control opens the model-repository API; its key is the API key (auth.protocols covers
+        # model-repository) or, without auth, the pod UID under header rank1-model-control.
+        index = f"{base}/v2/repository/index"
+        key = {"rank1-api-key": API_KEY} if auth else {"rank1-model-control": MODEL_CONTROL_KEY}
+        assert http_post(index) == 403
+        assert http_post(index, key) == 200
         if tls:
             check_grpc_tls_and_key(ports["grpc"], tmp_path / "tls" / "ca.crt")
+        else:
+            check_grpc_model_control_key(ports["grpc"])
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
@@ -122,4 +144,15 @@ def check_grpc_tls_and_key(port: int, ca: Path) -> None:
         client.get_server_metadata()
     metadata = client.get_server_metadata(headers={"triton-grpc-protocol-rank1-api-key": API_KEY})
     assert metadata.version == "2.51.0"
+    client.close()
+
+
+def check_grpc_model_control_key(port: int) -> None:
+    """Without auth, gRPC's model-repository API needs the model-control key as triton-grpc-protocol- metadata."""
+    grpc = pytest.importorskip("tritonclient.grpc")
+    client = grpc.InferenceServerClient(f"127.0.0.1:{port}")
+    with pytest.raises(grpc.InferenceServerException, match="restricted"):
+        client.get_model_repository_index()
+    client.get_model_repository_index(headers={"triton-grpc-protocol-rank1-model-control": MODEL_CONTROL_KEY})
+    assert client.get_server_metadata().version == "2.51.0", "other protocols stay open without auth"
     client.close()

@@ -5,10 +5,17 @@ import sys
 
 import pytest
 import yaml
-from deploy_helpers import CHART, FETCH_STATEFULSET, REPO, TLS_AUTH_TP2
+from deploy_helpers import (
+    CHART,
+    EXAMPLES,
+    FETCH_STATEFULSET,
+    GITOPS_OFFLINE,
+    KUBERNETES_VERSIONS,
+    REPO,
+    SINGLE_POD_RWO,
+    TLS_AUTH_TP2,
+)
 
-# Kubernetes minors the objects must be valid for: the oldest the chart supports and a recent one.
-KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
 # Custom resources of the Prometheus operator: no schema in kubernetes-validate, so only these may lack one.
 CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 FETCH_INTO_EMPTYDIR = ("modelRepository.source=fetch", "modelRepository.fetch.uri=https://models.example.com/r.tar.gz")
@@ -18,12 +25,19 @@ RENDERINGS = {
     "tls-auth-tp2": ((TLS_AUTH_TP2,), ()),
     "fetch-statefulset": ((FETCH_STATEFULSET,), ()),
     "fetch-deployment": ((), FETCH_INTO_EMPTYDIR),
+    "gitops-offline": ((GITOPS_OFFLINE,), ()),
+    "single-pod-rwo": ((SINGLE_POD_RWO,), ()),
 }
 
 
 def helm_args(name: str) -> list[str]:
     files, sets = RENDERINGS[name]
     return [arg for f in files for arg in ("-f", str(f))] + [arg for s in sets for arg in ("--set", s)]
+
+
+def test_every_example_values_file_is_checked():
+    checked = {f for files, _ in RENDERINGS.values() for f in files}
+    assert sorted(EXAMPLES.glob("*.yaml")) == sorted(checked)
 
 
 @pytest.mark.parametrize("name", RENDERINGS)
@@ -55,6 +69,7 @@ def test_rendered_objects_match_kubernetes_schemas(tools, name):
     files, sets = RENDERINGS[name]
     objects = tools.render(*files, sets=sets)
     assert validate_all(objects) == {"ServiceMonitor", "PrometheusRule"}
+    assert "NetworkPolicy" in {o["kind"] for o in objects}
 
 
 def test_committed_manifests_are_current_and_valid(tools):
@@ -73,3 +88,6 @@ def test_committed_manifests_are_current_and_valid(tools):
     ]
     assert "Pod" not in {o["kind"] for o in objects}, "the helm test pod is not a plain manifest"
     assert validate_all(objects) == {"ServiceMonitor", "PrometheusRule"}
+    monitoring = REPO / "deploy" / "manifests" / "monitoring" / "rank1-triton.yaml"
+    kinds = sorted(o["kind"] for o in yaml.safe_load_all(monitoring.read_text()) if o)
+    assert kinds == ["PrometheusRule", "ServiceMonitor"]

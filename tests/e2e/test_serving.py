@@ -21,13 +21,23 @@ def served(server, query, documents, parameters=None, **inputs):
     return client.infer("rank1", rerank_inputs(query, documents, **inputs), parameters=parameters or {})
 
 
+# "trtllm": the engine model behaves as TensorRT-LLM's (no fused answer step), so the entry model takes the GPU
+# path: one-token answer requests with return_generation_logits, sent per document as its thinking ends. The
+# in-process reference always uses the fused step, so the two paths are checked against each other.
+SERVERS = {"fused": "{}_server", "trtllm": "{}_trtllm_server"}
+
+
+@pytest.mark.parametrize("mode", SERVERS)
 @pytest.mark.parametrize("which", ["random", "toy"])
-def test_scores_and_ranking_equal_the_in_process_core(which, request, reranker_for):
-    server = request.getfixturevalue(f"{which}_server")
+@pytest.mark.parametrize("rethink", [0, 1])
+def test_scores_and_ranking_equal_the_in_process_core(which, mode, rethink, request, reranker_for):
+    server = request.getfixturevalue(SERVERS[mode].format(which))
     model_dir = request.getfixturevalue(f"{which}_model_dir")
     query, documents, _ = QUERIES[0]
-    response = served(server, query, documents, {"max_reasoning_tokens": 12, "return_reasoning": True})
-    expected = reranker_for(model_dir).rerank(query, documents, options=ScoringOptions(max_reasoning_tokens=12))
+    response = served(server, query, documents, {"max_reasoning_tokens": 12, "return_reasoning": True,
+                                                 "rethink": rethink})
+    expected = reranker_for(model_dir).rerank(query, documents,
+                                              options=ScoringOptions(max_reasoning_tokens=12, rethink=rethink))
     np.testing.assert_allclose(response.as_numpy("scores"), [r.score for r in expected], atol=1e-6)
     assert response.as_numpy("ranking").tolist() == sorted(range(len(expected)), key=lambda i: -expected[i].score)
     assert response.as_numpy("forced").tolist() == [r.forced for r in expected]
@@ -56,11 +66,13 @@ def test_dataset_prompt_and_instruction(random_server, random_model_dir, reranke
     assert not np.allclose(plain.as_numpy("scores"), response.as_numpy("scores"))
 
 
-def test_sixteen_concurrent_requests_are_all_correct(toy_server, toy_model_dir, reranker_for):
+@pytest.mark.parametrize("mode", SERVERS)
+def test_sixteen_concurrent_requests_are_all_correct(mode, request, toy_model_dir, reranker_for):
+    server = request.getfixturevalue(SERVERS[mode].format("toy"))
     reranker = reranker_for(toy_model_dir)
     jobs = [QUERIES[i % len(QUERIES)] for i in range(16)]
     with ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(lambda job: served(toy_server, job[0], job[1], {"max_reasoning_tokens": 12}), jobs))
+        responses = list(pool.map(lambda job: served(server, job[0], job[1], {"max_reasoning_tokens": 12}), jobs))
     expected = {q: reranker.rerank(q, d, options=ScoringOptions(max_reasoning_tokens=12)) for q, d, _ in QUERIES}
     for (query, _, _), response in zip(jobs, responses, strict=True):
         np.testing.assert_allclose(response.as_numpy("scores"), [r.score for r in expected[query]], atol=1e-6)

@@ -7,6 +7,9 @@ import pytest
 from rank1_triton.contract import (
     ENGINE_INPUTS,
     ENGINE_OUTPUTS,
+    ENTRY_INPUTS,
+    ENTRY_MODEL_NAME,
+    ENTRY_OUTPUTS,
     FUSED_ANSWER_INPUTS,
     FUSED_ANSWER_OUTPUTS,
     FUSED_ANSWER_STEP_PARAMETER,
@@ -61,16 +64,12 @@ def test_only_the_torch_engine_advertises_the_fused_answer_step(tmp_path):
     assert MAX_CONTEXT_PARAMETER in gpu_config.parameters
 
 
-def test_entry_config_declares_the_documented_tensors(tmp_path):
-    config = load_config(filled(TEMPLATES / "rank1" / "config.pbtxt", tmp_path))
-    assert tensors(config, "input") == {
-        "query": ("TYPE_STRING", (1,)), "documents": ("TYPE_STRING", (-1,)),
-        "instruction": ("TYPE_STRING", (1,)), "prompt": ("TYPE_STRING", (1,)),
-    }
-    assert tensors(config, "output") == {
-        "scores": ("TYPE_FP32", (-1,)), "ranking": ("TYPE_INT32", (-1,)), "reasoning": ("TYPE_STRING", (-1,)),
-        "reasoning_tokens": ("TYPE_INT32", (-1,)), "forced": ("TYPE_BOOL", (-1,)), "truncated": ("TYPE_BOOL", (-1,)),
-    }
+def test_entry_config_declares_the_contract(tmp_path):
+    config = load_config(filled(TEMPLATES / ENTRY_MODEL_NAME / "config.pbtxt", tmp_path))
+    assert config.name == ENTRY_MODEL_NAME
+    assert tensors(config, "input") == {spec.name: (spec.data_type, spec.dims) for spec in ENTRY_INPUTS}
+    assert tensors(config, "output") == {spec.name: (spec.data_type, spec.dims) for spec in ENTRY_OUTPUTS}
+    assert {t.name for t in config.input if t.optional} == {s.name for s in ENTRY_INPUTS if s.optional}
 
 
 def torch_template_keys() -> set[str]:

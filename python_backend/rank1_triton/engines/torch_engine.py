@@ -19,13 +19,14 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
+from ..contract import TORCH_DTYPES
 from ..errors import RequestError
 from ..scoring import ends_with
 from .base import EngineCapabilities, GenerationRequest, GenerationResult
 
 LOGGER = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = dict(zip(TORCH_DTYPES, (torch.float32, torch.bfloat16, torch.float16), strict=True))
 
 
 @dataclass
@@ -55,7 +56,10 @@ class TorchEngine:
         max_batch_size: int = 64,
         max_context_tokens: int | None = None,
         attn_implementation: str = "sdpa",
+        fused_answer_step: bool = True,
     ) -> None:
+        """Load a checkpoint; ``fused_answer_step=False`` makes the engine behave as TensorRT-LLM's (no
+        ``answer_token_ids``: the caller sends a one-token answer request instead)."""
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.device = torch.device(device)
@@ -69,7 +73,7 @@ class TorchEngine:
         self._cache_argument = "cache" if "cache" in forward_parameters else "past_key_values"
         model_context = int(getattr(self.model.config, "max_position_embeddings", 32768))
         self._capabilities = EngineCapabilities(
-            fused_answer_step=True,
+            fused_answer_step=fused_answer_step,
             max_context_tokens=min(max_context_tokens or model_context, model_context),
         )
         LOGGER.info("loaded %s (%s, %s, context %d)", model_name_or_path, dtype, device,
@@ -86,12 +90,12 @@ class TorchEngine:
         for request in requests:
             self.check(request)
         order = sorted(range(len(requests)), key=lambda i: len(requests[i].input_ids))
-        results: list[GenerationResult | None] = [None] * len(requests)
+        results: dict[int, GenerationResult] = {}
         for start in range(0, len(order), self.max_batch_size):
             chunk = order[start : start + self.max_batch_size]
-            for index, result in zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True):
-                results[index] = result
-        return [r for r in results if r is not None]
+            results.update(zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True))
+        assert len(results) == len(requests), "every request gets exactly one result"
+        return [results[index] for index in range(len(requests))]
 
     def check(self, request: GenerationRequest) -> None:
         """Raise RequestError (naming the tensor) if this engine cannot run ``request``."""
@@ -104,6 +108,9 @@ class TorchEngine:
         if any(not 0 <= t < vocab for t in request.input_ids):
             raise RequestError("input_ids", f"token ids must be in [0, {vocab})")
         extra = 1 if request.answer_token_ids else 0
+        if request.answer_token_ids and not self._capabilities.fused_answer_step:
+            raise RequestError("answer_token_ids", "this engine has no fused answer step (rank1_fused_answer_step is "
+                               "false, as on TensorRT-LLM): send a one-token request with return_generation_logits")
         if any(not 0 <= t < vocab for t in request.answer_token_ids):
             raise RequestError("answer_token_ids", f"token ids must be in [0, {vocab})")
         context = self._capabilities.max_context_tokens

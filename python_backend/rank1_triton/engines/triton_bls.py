@@ -14,11 +14,11 @@ from .tensors import ENGINE_OUTPUT_NAMES, named_tensors, parse_result, request_t
 # Errors after which the same request may succeed later, so callers get UNAVAILABLE and retry:
 # Triton's queue policy ("Exceeds maximum queue size", "Request timeout expired"), TensorRT-LLM's executor queue
 # ("Maximum queue size of N has been reached, please try again later", tensorrt_llm/executor), a model that is
-# unloading or reloading ("is not ready", "unavailable"), and a Python-backend stub that died and is being
-# replaced ("Stub process ... is not healthy").
+# unloading or reloading ("is not ready", "unavailable", "unknown model"), and a Python-backend stub that died
+# and is being replaced ("Stub process ... is not healthy").
 UNAVAILABLE_MARKERS = (
     "Exceeds maximum queue size", "Request timeout expired", "has been reached, please try again later",
-    "is not ready", "unavailable", "is not healthy",
+    "is not ready", "unavailable", "is not healthy", "unknown model",
 )
 _BASE_OUTPUTS = names(ENGINE_OUTPUTS[:2])  # output_ids, sequence_length
 _LOGITS_OUTPUT = ENGINE_OUTPUTS[2].name

@@ -93,6 +93,9 @@ class TritonServer:
             f"--exit-timeout-secs={self._exit_timeout_s}",
             f"--log-verbose={self._log_verbose}",
             "--strict-readiness=true",
+            # Explicit mode lets the entry model's watchdog reload an engine model whose process died.
+            "--model-control-mode=explicit",
+            "--load-model=*",
             *self.extra_args,
         ]
 

@@ -1,4 +1,4 @@
-"""Fill the ``model_repository/`` templates into a runnable Triton model repository."""
+"""Fill the ``model_repository/`` templates into a runnable Triton model repository, or move a built one."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from ..contract import ENGINE_MODEL_NAME, ENTRY_MODEL_NAME
 from ..errors import TemplateError
 
 EngineKind = Literal["torch", "tensorrt-llm"]
-GPU_ENGINE_CONFIG = "config.tensorrtllm.pbtxt"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
@@ -37,27 +36,29 @@ def assemble_repository(
     engine: EngineKind,
     values: Mapping[str, str],
     templates: Path | None = None,
+    engine_config: str | None = None,
 ) -> Path:
     """Copy the templates to ``out_dir`` with every ``${key}`` filled from ``values``.
 
-    ``engine="tensorrt-llm"`` makes ``config.tensorrtllm.pbtxt`` the engine model's config (C++ backend, no
-    Python code); ``"torch"`` keeps the Python-backend engine. A value that no template uses, or a template
-    field without a value, is an error.
+    ``engine="torch"`` keeps the Python-backend engine model of ``tensorrt_llm/config.pbtxt``. For
+    ``"tensorrt-llm"`` the engine model is NVIDIA's C++ ``tensorrtllm`` backend: its config is NVIDIA's own
+    template filled by NVIDIA's ``fill_template.py`` (``build/rank1_build/engine_config.py``), passed here as
+    ``engine_config`` (written as is), or left for that fill step when None; ``tensorrt_llm/1/`` stays empty (the
+    backend reads the engine from ``gpt_model_path``) and ``values`` fill only the entry model. A value that no
+    filled template uses, or a template field without a value, is an error.
     """
     source = templates or templates_dir()
     if not (source / ENTRY_MODEL_NAME / "config.pbtxt").is_file():
         raise FileNotFoundError(f"{source} holds no model repository templates (rank1/config.pbtxt missing)")
+    if engine not in ("torch", "tensorrt-llm"):
+        raise ValueError(f"engine must be 'torch' or 'tensorrt-llm', got {engine!r}")
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    shutil.copytree(source, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(source, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.tensorrtllm.pbtxt"))
     engine_dir = out_dir / ENGINE_MODEL_NAME
-    gpu_config = engine_dir / GPU_ENGINE_CONFIG
     if engine == "tensorrt-llm":
-        gpu_config.replace(engine_dir / "config.pbtxt")
-        shutil.rmtree(engine_dir / "1", ignore_errors=True)
-        (engine_dir / "1").mkdir()  # the C++ backend reads the engine from gpt_model_path
-    else:
-        gpu_config.unlink(missing_ok=True)
+        shutil.rmtree(engine_dir, ignore_errors=True)
+        (engine_dir / "1").mkdir(parents=True)
     configs = sorted(out_dir.glob("*/config.pbtxt"))
     used: set[str] = set()
     for config in configs:
@@ -71,4 +72,27 @@ def assemble_repository(
     unused = sorted(set(values) - used)
     if unused:
         raise TemplateError(f"no template uses: {', '.join(unused)}")
+    if engine_config is not None:
+        if engine != "tensorrt-llm":
+            raise ValueError("engine_config is the filled config of the C++ backend (engine='tensorrt-llm')")
+        (engine_dir / "config.pbtxt").write_text(engine_config, encoding="utf-8")
+    return out_dir
+
+
+def relocate_repository(source: Path, out_dir: Path, old_root: str, new_root: str) -> Path:
+    """Copy a built repository to ``out_dir``, pointing every string parameter under ``old_root`` at ``new_root``.
+
+    A build writes absolute paths (``old_root/engine``, ``old_root/tokenizer``) for the mount point it was told
+    (``--serve-root``); this serves the same folder mounted elsewhere without rebuilding anything.
+    """
+    if not (source / ENTRY_MODEL_NAME / "config.pbtxt").is_file():
+        raise FileNotFoundError(f"{source} is not a built model repository ({ENTRY_MODEL_NAME}/config.pbtxt missing)")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(source, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    old, new = old_root.rstrip("/") or "/", new_root.rstrip("/") or "/"
+    pattern = re.compile(r'(string_value:\s*")' + re.escape(old) + r'(?=/|")')
+    for config in out_dir.glob("*/config.pbtxt"):
+        text = config.read_text(encoding="utf-8")
+        config.write_text(pattern.sub(lambda match: match.group(1) + new, text), encoding="utf-8")
     return out_dir

@@ -28,6 +28,9 @@ class TorchServingOptions:
     max_documents: int = 256
     default_max_reasoning_tokens: int = 8192
     max_context_tokens: int | None = None
+    # False: the engine model behaves as TensorRT-LLM's (no fused answer step), so the entry model sends each
+    # natural answer as its own one-token request with return_generation_logits (tested on CPU in both modes).
+    fused_answer_step: bool = True
 
 
 def model_context(model_dir: Path) -> int:
@@ -46,11 +49,22 @@ def eos_id(model_dir: Path) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def torch_repository_values(model_dir: Path, options: TorchServingOptions) -> dict[str, str]:
-    """Every ``${key}`` of the templates for the PyTorch engine."""
+def torch_repository_values(
+    model_dir: Path,
+    options: TorchServingOptions,
+    *,
+    serve_model_dir: str | None = None,
+    serve_tokenizer_dir: str | None = None,
+) -> dict[str, str]:
+    """Every ``${key}`` of the templates for the PyTorch engine.
+
+    ``model_dir`` is read here (context length, eos id); the configs name ``serve_model_dir`` and
+    ``serve_tokenizer_dir`` (default: ``model_dir``), the paths the server will see (``rank1_build build --engine
+    torch`` writes ``SERVE_ROOT/engine`` and ``SERVE_ROOT/tokenizer``).
+    """
     context = min(options.max_context_tokens or DEFAULT_MAX_CONTEXT_TOKENS, model_context(model_dir))
     values = {
-        "tokenizer_dir": str(model_dir),
+        "tokenizer_dir": serve_tokenizer_dir or str(model_dir),
         "engine_model_name": ENGINE_MODEL_NAME,
         "max_documents": options.max_documents,
         "default_max_reasoning_tokens": options.default_max_reasoning_tokens,
@@ -60,10 +74,11 @@ def torch_repository_values(model_dir: Path, options: TorchServingOptions) -> di
         "max_queue_size": options.max_queue_size,
         "queue_timeout_microseconds": options.queue_timeout_microseconds,
         "max_context_tokens": context,
-        "model_dir": str(model_dir),
+        "model_dir": serve_model_dir or str(model_dir),
         "dtype": options.dtype,
         "device": options.device,
         "num_threads": options.num_threads,
         "default_end_id": eos_id(model_dir),
+        "fused_answer_step": str(options.fused_answer_step).lower(),
     }
     return {key: str(value) for key, value in values.items()}

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import torch
 
-from ..contract import MAX_CONTEXT_PARAMETER
+from ..contract import FUSED_ANSWER_STEP_PARAMETER, MAX_CONTEXT_PARAMETER
 from ..engines.base import GenerationRequest
 from ..engines.tensors import ENGINE_INPUT_NAMES, named_tensors, parse_request, result_tensors
 from ..engines.torch_engine import TorchEngine
@@ -37,6 +37,7 @@ class TorchEngineModel:
             device=parameters.get("device", "cpu"),
             max_batch_size=max(int(config.get("max_batch_size", 64)), 1),
             max_context_tokens=int(parameters[MAX_CONTEXT_PARAMETER]),
+            fused_answer_step=parameters.get(FUSED_ANSWER_STEP_PARAMETER, "true").lower() == "true",
         )
         self.default_end_id = int(parameters.get("default_end_id", "-1"))
 

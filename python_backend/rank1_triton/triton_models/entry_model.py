@@ -12,11 +12,13 @@ from types import ModuleType
 from transformers import AutoTokenizer
 
 from ..contract import DEFAULT_MAX_REASONING_TOKENS, ENGINE_MODEL_NAME, ENTRY_INPUTS, names
+from ..engines.base import GenerationRequest
 from ..engines.tensors import named_tensors
 from ..engines.triton_bls import TritonBLSEngine
 from ..errors import EngineCallError, RequestCancelledError, RequestError
 from ..reranker import Rank1Reranker
 from ..tokenization import Rank1Tokenizer
+from .engine_watchdog import EngineWatchdog, engine_is_dead, lock_path
 from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
 from .metrics import Rank1Metrics
 from .model_config import engine_capabilities, parameters_of
@@ -53,8 +55,25 @@ class Rank1EntryModel:
         )
         self.metrics = Rank1Metrics(self._pb, args["model_name"])
         self._bls_executor = ThreadPoolExecutor(max_workers=int(parameters.get("bls_concurrency", "256")))
+        self._watchdog = self._start_watchdog(parameters, args["model_repository"], tokenizer)
         LOGGER.info("rank1 ready: engine %s (fused answer step: %s, context %d)", engine_name,
                     capabilities.fused_answer_step, capabilities.max_context_tokens)
+
+    def _start_watchdog(self, parameters: dict[str, str], repository: str,
+                        tokenizer: Rank1Tokenizer) -> EngineWatchdog | None:
+        interval = float(parameters.get("engine_watchdog_interval_s", "5"))
+        if interval <= 0:
+            return None
+        canary = GenerationRequest(input_ids=[tokenizer.pad_id], request_output_len=1, end_id=tokenizer.eos_id,
+                                   pad_id=tokenizer.pad_id)
+        watchdog = EngineWatchdog(self._pb, self.engine, canary, interval_s=interval, lock_file=lock_path(repository))
+        watchdog.start()
+        return watchdog
+
+    def finalize(self) -> None:
+        """Stop the engine watchdog."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
 
     async def execute(self, requests: list) -> list:
         """One response per request; a bad request gets INVALID_ARG and never affects the others."""
@@ -69,7 +88,7 @@ class Rank1EntryModel:
             rerank = self._parse(request)
             prompts = self.reranker.encode(rerank.query, rerank.documents, instruction=rerank.instruction,
                                            prompt=rerank.prompt, options=rerank.options)
-            results = await self.reranker.ascore(prompts, rerank.options, self.engine.agenerate,
+            results = await self.reranker.ascore(prompts, rerank.options, self.engine.agenerate_one,
                                                  cancelled=request.is_cancelled)
         except RequestError as error:
             return pb.InferenceResponse(error=pb.TritonError(str(error), pb.TritonError.INVALID_ARG))
@@ -77,6 +96,8 @@ class Rank1EntryModel:
             LOGGER.info("rank1 request cancelled by the caller")
             return pb.InferenceResponse(error=pb.TritonError(str(error), pb.TritonError.CANCELLED))
         except EngineCallError as error:
+            if self._watchdog is not None and engine_is_dead(str(error)):
+                self._watchdog.poke()
             code = pb.TritonError.UNAVAILABLE if error.unavailable else pb.TritonError.INTERNAL
             LOGGER.warning("%s", error)
             return pb.InferenceResponse(error=pb.TritonError(str(error), code))

@@ -103,7 +103,7 @@ A Kubernetes quantity (schema pattern: digits, optional decimals, optional Ki/Mi
 {{- end }}
 
 {{/*
-Resources of the fetch init container: the values, plus ephemeral-storage where they set none. The request is
+Resources of the fetch init container: the values, plus ephemeral-storage when they set none. The request is
 what the pod keeps on the node's disk: the download (Deployment: an emptyDir; StatefulSet: on its own PVC) and
 /tmp. The limit adds 1Gi for logs.
 */}}
@@ -118,10 +118,9 @@ what the pod keeps on the node's disk: the download (Deployment: an emptyDir; St
 {{- $limit := printf "%dMi" (addf (ceil $mib) 1024 | int64) }}
 {{- $requests := $resources.requests | default dict }}
 {{- $limits := $resources.limits | default dict }}
-{{- if not (hasKey $requests "ephemeral-storage") }}
+{{- /* A value of the user's on either side wins, and the chart adds none on the other (requests <= limits). */}}
+{{- if not (or (hasKey $requests "ephemeral-storage") (hasKey $limits "ephemeral-storage")) }}
 {{- $_ := set $requests "ephemeral-storage" $request }}
-{{- end }}
-{{- if not (hasKey $limits "ephemeral-storage") }}
 {{- $_ := set $limits "ephemeral-storage" $limit }}
 {{- end }}
 {{- $_ := set $resources "requests" $requests }}
@@ -168,7 +167,7 @@ what the pod keeps on the node's disk: the download (Deployment: an emptyDir; St
 {{- end }}
 {{- end }}
 {{- if .Values.auth.enabled }}
-{{- /* Flag syntax <groups>:<key>=<value> (src/command_line_parser.cc, 2.51 and 2.69). $(RANK1_API_KEY) is expanded by the kubelet from the env var. */}}
+{{- /* Flag syntax <groups>:<key>=<value> (Triton 2.69 src/command_line_parser.cc; run on 2.51 of nvidia-pytriton by the tests). $(RANK1_API_KEY) is expanded by the kubelet from the env var. */}}
 {{- $restriction := printf "%s:%s=$(RANK1_API_KEY)" (join "," .Values.auth.protocols) .Values.auth.headerKey }}
 - {{ printf "--grpc-restricted-protocol=%s" $restriction | quote }}
 - {{ printf "--http-restricted-api=%s" $restriction | quote }}
