@@ -29,10 +29,10 @@ import tritonclient.grpc as grpcclient
 from common import ENGINE_MODEL, ENTRY_MODEL, MODELS, ModelStats, machine_line, model_stats, triton_server
 from transformers import AutoTokenizer
 
+from rank1_triton.contract import DEFAULT_MAX_CONTEXT_TOKENS
 from rank1_triton.engines.base import EngineCapabilities, GenerationRequest, GenerationResult
 from rank1_triton.engines.torch_engine import TorchEngine
 from rank1_triton.fixtures.toy_task import make_ranking_queries
-from rank1_triton.contract import DEFAULT_MAX_CONTEXT_TOKENS
 from rank1_triton.launch.values import TorchServingOptions, model_context
 from rank1_triton.reranker import Rank1Reranker, ScoringOptions
 from rank1_triton.tokenization import Rank1Tokenizer

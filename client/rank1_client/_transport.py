@@ -24,7 +24,9 @@ from .errors import (
 )
 
 COMPRESSION_ALGORITHMS = ("gzip", "deflate")
-QUEUE_FULL_MARKER = "Exceeds maximum queue size"
+# Queue full: Triton's queue policy, and TensorRT-LLM's executor ("Maximum queue size of N has been reached, please
+# try again later", which the C++ backend returns as INTERNAL when a client calls tensorrt_llm directly).
+QUEUE_FULL_MARKERS = ("Exceeds maximum queue size", "has been reached, please try again later")
 RESTRICTED_MARKER = "This protocol is restricted"
 # The client rejected the server's certificate (a server that rejects a client certificate just closes the socket).
 TLS_HANDSHAKE_MARKER = "handshake failed"
@@ -137,7 +139,7 @@ def translate_error(error: InferenceServerException, url: str) -> Rank1Error:
         return AuthenticationError(message, status=status)
     if TLS_HANDSHAKE_MARKER in message.lower():
         return AuthenticationError(f"{url}: {message}", status=status)
-    if QUEUE_FULL_MARKER in message:
+    if any(marker in message for marker in QUEUE_FULL_MARKERS):
         return ServerOverloadedError(message, status=status)
     if status in ("UNAVAILABLE", "NOT_FOUND"):
         return Rank1ConnectionError(f"{url}: {message}", status=status)

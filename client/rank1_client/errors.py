@@ -54,7 +54,8 @@ class AuthenticationError(Rank1Error):
 
 
 class ServerOverloadedError(Rank1Error):
-    """The server's engine queue is full ("Exceeds maximum queue size"); retrying later helps."""
+    """The server's engine queue is full (Triton's "Exceeds maximum queue size", TensorRT-LLM's "Maximum queue size
+    of N has been reached"); retrying later helps."""
 
 
 class ServerError(Rank1Error):

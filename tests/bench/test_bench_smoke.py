@@ -35,6 +35,11 @@ def test_engine_bench(random_model_dir):
     assert [row[:2] for row in rows] == [["random", "2"]]
 
 
+def test_answer_step_bench(toy_model_dir):
+    rows = table_rows(run_bench("answer_step.py", "--docs", "2", "--repeats", "1", "--budget", "4"))
+    assert [row[0] for row in rows] == ["2"] and float(rows[0][3]) > 0
+
+
 def test_gpu_bench_cpu_smoke():
     rows = table_rows(run_bench("gpu.py", "--device", "cpu", "--tiny", "--batches", "1", "2", "--prompt", "8",
                                 "--steps", "3", "--repeats", "1", "--copy-mb", "16", "--dtype", "float32"))

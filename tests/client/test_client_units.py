@@ -34,6 +34,11 @@ REFUSED = ("StatusCode.UNAVAILABLE", "failed to connect to all addresses; last e
 DRAINING = ("StatusCode.NOT_FOUND", "Request for unknown model: 'rank1' is not found")
 UNTRUSTED = ("StatusCode.UNAVAILABLE", "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:5: "
              "Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: CERTIFICATE_VERIFY_FAILED")
+# TensorRT-LLM's executor queue (tensorrt_llm executor), as the C++ backend returns it when called directly.
+TRTLLM_QUEUE_FULL = ("StatusCode.INTERNAL", "Maximum queue size of 4 has been reached, please try again later")
+# The entry model's answer while the watchdog reloads a dead engine stub.
+ENGINE_RELOADING = ("StatusCode.UNAVAILABLE", "engine model 'tensorrt_llm': Stub process 'tensorrt_llm_0_0' is not "
+                    "healthy.")
 INVALID = ("StatusCode.INVALID_ARGUMENT", "max_reasoning_tokens: must be between 1 and 4087, got 0")
 
 
@@ -43,6 +48,8 @@ def server_error(status: str, message: str):
 
 @pytest.mark.parametrize(("raw", "kind", "transient"), [
     (QUEUE_FULL, ServerOverloadedError, True),
+    (TRTLLM_QUEUE_FULL, ServerOverloadedError, True),
+    (ENGINE_RELOADING, Rank1ConnectionError, True),
     (RESTRICTED, AuthenticationError, False),
     (REFUSED, Rank1ConnectionError, True),
     (DRAINING, Rank1ConnectionError, True),

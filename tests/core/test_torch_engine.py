@@ -103,3 +103,16 @@ def test_bfloat16_engine_runs(random_model_dir):
     engine = TorchEngine(random_model_dir, dtype="bfloat16")
     (result,) = engine.generate([GenerationRequest([1, 2, 3], 3, EOS, EOS, return_generation_logits=True)])
     assert len(result.output_ids) == 3 and result.generation_logits.dtype == np.float32
+
+
+def test_without_the_fused_step_the_engine_refuses_answer_token_ids(random_model_dir, engine_cache):
+    engine = engine_cache(random_model_dir, False)
+    assert not engine.capabilities.fused_answer_step
+    request = GenerationRequest([1, 2, 3], 4, EOS, EOS, stop_words=[[THINK_END]], answer_token_ids=[830, 895])
+    with pytest.raises(RequestError, match="answer_token_ids: this engine has no fused answer step"):
+        engine.check(request)
+    plain = GenerationRequest([1, 2, 3], 4, EOS, EOS, stop_words=[[THINK_END]], return_generation_logits=True)
+    result = engine.generate([plain])[0]
+    assert result.answer_logits is None
+    # One row of logits per decoding step (a step that produced the end id has a row but no output token).
+    assert len(result.output_ids) <= result.generation_logits.shape[0] <= len(result.output_ids) + 1

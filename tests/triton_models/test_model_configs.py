@@ -13,17 +13,14 @@ from rank1_triton.contract import (
     FUSED_ANSWER_INPUTS,
     FUSED_ANSWER_OUTPUTS,
     FUSED_ANSWER_STEP_PARAMETER,
-    MAX_CONTEXT_PARAMETER,
 )
 from rank1_triton.errors import TemplateError
 from rank1_triton.launch.repository import assemble_repository, placeholders, templates_dir
+from rank1_triton.launch.values import TorchServingOptions, torch_repository_values
 from rank1_triton.triton_models.model_config import engine_capabilities, load_config
 
 TEMPLATES = templates_dir()
-ENGINE_CONFIGS = {
-    "torch": TEMPLATES / "tensorrt_llm" / "config.pbtxt",
-    "tensorrt-llm": TEMPLATES / "tensorrt_llm" / "config.tensorrtllm.pbtxt",
-}
+ENGINE_CONFIGS = {"torch": TEMPLATES / "tensorrt_llm" / "config.pbtxt"}  # the GPU config: tests/build
 DATA_TYPES = {1: "TYPE_BOOL", 8: "TYPE_INT32", 11: "TYPE_FP32", 13: "TYPE_STRING"}
 
 
@@ -54,14 +51,15 @@ def test_engine_configs_keep_the_contract(engine, tmp_path):
     assert required <= {s.name for s in ENGINE_INPUTS if not s.optional}, "the entry model sends every required input"
 
 
-def test_only_the_torch_engine_advertises_the_fused_answer_step(tmp_path):
-    torch_config = load_config(filled(ENGINE_CONFIGS["torch"], tmp_path))
-    assert {t.name for t in torch_config.input} >= {s.name for s in FUSED_ANSWER_INPUTS}
-    assert {t.name for t in torch_config.output} >= {s.name for s in FUSED_ANSWER_OUTPUTS}
-    assert torch_config.parameters[FUSED_ANSWER_STEP_PARAMETER].string_value == "true"
-    gpu_config = load_config(filled(ENGINE_CONFIGS["tensorrt-llm"], tmp_path))
-    assert gpu_config.parameters[FUSED_ANSWER_STEP_PARAMETER].string_value != "true"
-    assert MAX_CONTEXT_PARAMETER in gpu_config.parameters
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_torch_engine_advertises_the_answer_step_it_serves(fused, random_model_dir, tmp_path):
+    values = torch_repository_values(random_model_dir, TorchServingOptions(fused_answer_step=fused))
+    repository = assemble_repository(tmp_path / "repo", engine="torch", values=values)
+    config = load_config(repository / "tensorrt_llm" / "config.pbtxt")
+    assert {t.name for t in config.input} >= {s.name for s in FUSED_ANSWER_INPUTS}
+    assert {t.name for t in config.output} >= {s.name for s in FUSED_ANSWER_OUTPUTS}
+    assert config.parameters[FUSED_ANSWER_STEP_PARAMETER].string_value == str(fused).lower()
+    assert engine_capabilities(repository / "tensorrt_llm" / "config.pbtxt").fused_answer_step is fused
 
 
 def test_entry_config_declares_the_contract(tmp_path):
@@ -79,7 +77,7 @@ def torch_template_keys() -> set[str]:
 def test_assembly_fills_everything_and_reads_back_capabilities(tmp_path):
     values = dict.fromkeys(torch_template_keys(), "7")
     values.update(tokenizer_dir="/models/tok", model_dir="/models/m", dtype="float32", device="cpu",
-                  engine_model_name="tensorrt_llm")
+                  engine_model_name="tensorrt_llm", fused_answer_step="true")
     repository = assemble_repository(tmp_path / "repo", engine="torch", values=values)
     assert not (repository / "tensorrt_llm" / "config.tensorrtllm.pbtxt").exists()
     for config in repository.glob("*/config.pbtxt"):

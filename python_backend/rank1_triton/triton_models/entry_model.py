@@ -9,8 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
-from transformers import AutoTokenizer
-
 from ..contract import DEFAULT_MAX_REASONING_TOKENS, ENGINE_MODEL_NAME, ENTRY_INPUTS, names
 from ..engines.base import GenerationRequest
 from ..engines.tensors import named_tensors
@@ -18,6 +16,7 @@ from ..engines.triton_bls import TritonBLSEngine
 from ..errors import EngineCallError, RequestCancelledError, RequestError
 from ..reranker import Rank1Reranker
 from ..tokenization import Rank1Tokenizer
+from ..tokenizer_loading import load_tokenizer
 from .engine_watchdog import EngineWatchdog, engine_is_dead, lock_path
 from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
 from .metrics import Rank1Metrics
@@ -45,7 +44,7 @@ class Rank1EntryModel:
         engine_name = parameters.get("engine_model_name", ENGINE_MODEL_NAME)
         repository = Path(args["model_repository"]).parent
         capabilities = engine_capabilities(repository / engine_name / "config.pbtxt")
-        tokenizer = Rank1Tokenizer(AutoTokenizer.from_pretrained(parameters["tokenizer_dir"]))
+        tokenizer = Rank1Tokenizer(load_tokenizer(parameters["tokenizer_dir"]))
         self.engine = TritonBLSEngine(self._pb, engine_name, capabilities)
         self.reranker = Rank1Reranker(self.engine, tokenizer)
         self.max_documents = int(parameters.get("max_documents", "256"))
