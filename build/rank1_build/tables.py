@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .catalog import RANK1_CHECKPOINTS, catalog_spec
-from .formats import FORMATS, GPU_GENERATIONS, KVCache, Quant, runs_on
+from .formats import FORMATS, GPU_GENERATIONS, KVCache, Quant, paged_context_fmha_lost, runs_on
 from .sizing import GIB, EngineShape, kv_bytes_per_token, weight_bytes
 
 DEFAULT_SHAPE = EngineShape()
@@ -15,15 +15,24 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _support(quant: Quant, kv: KVCache | None, compute_capability: float) -> str:
+    if not runs_on(quant, kv, compute_capability):
+        return "no"
+    return "no KV reuse" if paged_context_fmha_lost(quant, kv) else "yes"
+
+
 def gpu_support_table() -> str:
-    """Which engine formats (weights + KV cache) run on which GPU generation."""
+    """Which engine formats (weights + KV cache) build and serve on which GPU generation.
+
+    "no KV reuse": trtllm-build drops paged context FMHA, so ``build`` refuses it unless ``--no-kv-cache-reuse``.
+    """
     header = ["Weights", "KV cache"] + [f"{g.name} {g.compute_capability} ({g.examples})" for g in GPU_GENERATIONS]
     lines = [_row(header), _row(["---"] * len(header))]
     for quant, info in FORMATS.items():
         kv_options = sorted(info.kv_caches, key=lambda kv: "" if kv is None else kv.value)
         for kv in kv_options:
             cells = [info.label, "BF16" if kv is None else kv.value.upper()]
-            cells += ["yes" if runs_on(quant, kv, g.compute_capability) else "no" for g in GPU_GENERATIONS]
+            cells += [_support(quant, kv, g.compute_capability) for g in GPU_GENERATIONS]
             lines.append(_row(cells))
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from .contract import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS
 from .engines.base import Engine, GenerationRequest, GenerationResult
@@ -22,6 +23,9 @@ from .errors import RequestCancelledError, RequestError
 from .prompts import RETHINK_TEXT, THINK_END, compose_query, passage_from
 from .scoring import Ending, relevance_score, strip_end_id, thinking_ending, trim_to_last_sentence
 from .tokenization import EncodedPrompt, Rank1Tokenizer, trusted
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,13 @@ class ScoringOptions:
     max_reasoning_tokens: int = DEFAULT_MAX_REASONING_TOKENS
     rethink: int = 0
     truncate: bool = True
+
+
+class TemplateOptions(TypedDict, total=False):
+    """How a query is put into the prompt: an instruction appended, a dataset or custom prompt applied."""
+
+    instruction: str | None
+    prompt: str | None
 
 
 @dataclass(frozen=True)
@@ -115,13 +126,11 @@ class Rank1Reranker:
         query: str,
         documents: Sequence[str | Mapping[str, str]],
         *,
-        instruction: str | None = None,
-        prompt: str | None = None,
         options: ScoringOptions = ScoringOptions(),
+        **template: Unpack[TemplateOptions],
     ) -> list[DocumentScore]:
-        """Score every document for the query; results are in document order."""
-        prompts = self.encode(query, documents, instruction=instruction, prompt=prompt, options=options)
-        return self.score(prompts, options)
+        """Score every document for the query (``instruction``/``prompt`` as in :meth:`encode`); in document order."""
+        return self.score(self.encode(query, documents, options=options, **template), options)
 
     def score(self, prompts: Sequence[EncodedPrompt], options: ScoringOptions) -> list[DocumentScore]:
         """Run thinking and answering for encoded prompts (of one or many queries) in shared engine batches."""

@@ -7,9 +7,11 @@ from pathlib import Path
 from conftest import ROOT
 
 from rank1_build.catalog import catalog_spec
+from rank1_build.configs import ServingOptions
+from rank1_build.engine_config import KEY_NAMES, FillContext, fill_argument, fill_values
 from rank1_build.formats import FORMATS, Quant
-from rank1_build.pins import TRITON_IMAGE, TRTLLM_VERSION
-from rank1_build.plan import BuildRequest, OutputLayout, build_steps, download_step, launch_step
+from rank1_build.pins import TRITON_IMAGE, TRITON_VERSION, TRTLLM_VERSION
+from rank1_build.plan import BuildRequest, OutputLayout, build_steps, download_step, engine_config_steps, launch_step
 from rank1_build.sizing import EngineShape
 from rank1_build.tables import render_tables
 
@@ -24,7 +26,7 @@ def test_doc_tables_are_the_tools_output():
 
 
 def test_doc_commands_are_the_planned_commands():
-    layout = OutputLayout(Path("/engines"))
+    layout = OutputLayout(Path("/models"))
     spec = catalog_spec("jhu-clsp/rank1-7b")
     for quant in Quant:
         request = BuildRequest(spec=spec, model_dir=layout.hf_dir, quant=quant,
@@ -32,12 +34,33 @@ def test_doc_commands_are_the_planned_commands():
                                layout=layout)
         for step in build_steps(request):
             assert f"\n{step.shell()}\n" in DOC, f"{quant.value}: {step.name} line differs from the plan"
+    fill = fill_values(FillContext(engine_dir="/models/engine", shape=EngineShape(), options=ServingOptions()))
+    for step in engine_config_steps(request, fill_argument(fill)):
+        assert f"\n{step.shell()}\n" in DOC, f"{step.name} line differs from the plan"
     assert download_step("jhu-clsp/rank1-7b", layout).shell() in DOC
     assert launch_step(1, layout.repository).shell() in DOC
 
 
+def test_doc_names_every_key_the_build_fills_and_every_refusal():
+    for name in KEY_NAMES:
+        assert f"`{name}`" in DOC, name
+    for needle in ("INT8/INT4 quantization is not supported on SM>=100.", "SmoothQuant is not supported on SM>=100.",
+                   "Paged Context FMHA is disabled because it doesn't work with int8 kv cache currently.",
+                   "FP8 Paged Context FMHA is disabled because FP8 context FMHA is disabled.",
+                   "--no-kv-cache-reuse", "fixExecutorConfig", "executorConfigIsValid",
+                   "getGuidedDecodingConfigFromParams", "/app/tools/fill_template.py", "--trtllm-backend-root",
+                   "--trtllm-examples", "--serve-root", "/mnt/models", "modelRepository.mountPath",
+                   "build/gpu_check.py", "--engine torch", "serve_root"):
+        assert needle in DOC, needle
+    assert "shared/" not in DOC, "the project does not cite its shared research notes"
+    assert "config.tensorrtllm.pbtxt" not in DOC
+
+
 def test_doc_names_the_pins_the_bugs_and_its_sources():
-    for needle in (TRITON_IMAGE, f"TensorRT-LLM {TRTLLM_VERSION}", "docs/introduction/compatibility.md",
+    for needle in (TRITON_IMAGE, f"TensorRT-LLM {TRTLLM_VERSION}", f"Triton {TRITON_VERSION}",
+                   "docs/introduction/compatibility.md", "tensorrt_llm/builder.py",
+                   "triton_backend/inflight_batcher_llm/src/model_instance_state.cc",
+                   "triton_backend/tools/fill_template.py",
                    "#2088", "#598", "rank1-32b", "--world_size", "--logits_dtype float32",
                    "examples/models/core/qwen/README.md", "examples/models/core/llama/README.md",
                    "examples/quantization/quantize.py", "tensorrt_llm/commands/build.py",
@@ -69,7 +92,7 @@ def test_image_installs_the_library_without_touching_the_containers_torch():
 def test_image_copies_what_exists_and_what_pip_needs():
     copies = [line.split() for line in instructions("COPY")]
     sources = {source.rstrip("/"): target for source, target in copies}
-    for source in ("python_backend", "model_repository", "build/rank1_build"):
+    for source in ("python_backend", "model_repository", "build/rank1_build", "build/gpu_check.py"):
         assert (ROOT / source).exists(), source
         assert source in sources
     readme = re.search(r'^readme\s*=\s*"([^"]+)"', (ROOT / "python_backend" / "pyproject.toml").read_text(), re.M)
@@ -88,6 +111,7 @@ def test_image_default_command_serves_the_mounted_engine_folder():
                         if source.startswith("build/rank1_build"))
     assert build_target.rstrip("/") == "/opt/rank1-triton/build/rank1_build"
     assert '"/engines"' in instructions("VOLUME")[0]
+    assert "Triton 2.69" in DOCKERFILE and "config.tensorrtllm.pbtxt" not in DOCKERFILE
 
 
 def test_quantization_environment_is_pinned_and_installable_idempotently():

@@ -17,8 +17,10 @@ from rank1_build.plan import (
     build_steps,
     checkpoint_step,
     download_step,
+    engine_config_steps,
     engine_step,
     launch_step,
+    uses_examples,
 )
 from rank1_build.sizing import EngineShape
 
@@ -86,8 +88,9 @@ def test_engine_step_has_the_flags_rank1_needs(arch, quant):
     assert "--gather_context_logits" not in argv and "--gather_all_token_logits" not in argv
     assert value(argv, "--logits_dtype") == "float32"
     assert value(argv, "--gemm_plugin") == ("disable" if quant is Quant.FP8 else "auto")
-    fp8_kv = FORMATS[quant].default_kv_cache is KVCache.FP8
-    assert ("--use_fp8_context_fmha" in argv and value(argv, "--use_fp8_context_fmha") == "disable") is fp8_kv
+    # tensorrt_llm/builder.py build() turns FP8 context FMHA on for an FP8 KV cache with paged context FMHA on
+    # SM 89+, whatever the flag says: the plan does not pass the no-op `--use_fp8_context_fmha disable`.
+    assert "--use_fp8_context_fmha" not in argv
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,7 @@ def test_quantized_kv_caches(quant, kv, expected):
     argv = checkpoint_step(request_for("qwen2", quant, kv)).argv
     index = argv.index(expected[0])
     assert list(argv[index:index + len(expected)]) == expected
-    assert ("--use_fp8_context_fmha" in engine_step(request_for("qwen2", quant, kv)).argv) is (kv is KVCache.FP8)
+    assert "--use_fp8_context_fmha" not in engine_step(request_for("qwen2", quant, kv)).argv
 
 
 @pytest.mark.parametrize(
@@ -149,6 +152,19 @@ def test_engine_limits_follow_the_requested_shape():
     argv = engine_step(request).argv
     assert (value(argv, "--max_seq_len"), value(argv, "--max_input_len")) == ("6144", "6143")
     assert (value(argv, "--max_batch_size"), value(argv, "--max_num_tokens")) == ("16", "4096")
+
+
+def test_engine_config_steps_copy_nvidias_template_and_fill_it_in_place():
+    request = request_for("qwen2", Quant.BF16, backend_root="/opt/app")
+    copy, fill = engine_config_steps(request, "triton_backend:tensorrtllm")
+    config = "/out/repository/tensorrt_llm/config.pbtxt"
+    assert copy.argv == ("cp", "/opt/app/all_models/inflight_batcher_llm/tensorrt_llm/config.pbtxt", config)
+    assert fill.argv == ("python3", "/opt/app/tools/fill_template.py", "-i", config, "triton_backend:tensorrtllm")
+    assert uses_examples(request) == "/app/examples/models/core/qwen/convert_checkpoint.py"
+    assert uses_examples(request_for("qwen2", Quant.FP8)) == "/app/examples/quantization/quantize.py"
+    modelopt = request_for("qwen2", Quant.FP8, quantizer=Quantizer.MODELOPT,
+                           calibration=Calibration(texts=Path("/c.jsonl")))
+    assert uses_examples(modelopt) is None
 
 
 def test_build_steps_and_launch():

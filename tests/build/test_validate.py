@@ -1,13 +1,23 @@
-"""Refusals: GPU generation, architecture and format, KV pairing, tensor parallelism, engine limits."""
+"""Refusals: GPU generation, architecture and format, KV pairing, paged context FMHA, Blackwell, TP, limits."""
+
+import re
 
 import pytest
 
 from rank1_build.catalog import catalog_spec
 from rank1_build.errors import BuildRefusal
-from rank1_build.formats import FORMATS, KVCache, Quant
+from rank1_build.formats import FORMATS, KVCache, Quant, paged_context_fmha_lost, runs_on
 from rank1_build.model import spec_from_config
 from rank1_build.sizing import EngineShape
-from rank1_build.validate import TP_REPORT_WARNING, check_format, check_gpu, check_tensor_parallel, validate
+from rank1_build.validate import (
+    TP_REPORT_WARNING,
+    check_blackwell,
+    check_format,
+    check_gpu,
+    check_kv_reuse,
+    check_tensor_parallel,
+    validate,
+)
 
 SEVEN_B = catalog_spec("jhu-clsp/rank1-7b")
 DEFAULT = EngineShape()
@@ -28,7 +38,46 @@ def test_fp8_is_accepted_from_ada_on(cc):
 @pytest.mark.parametrize("quant", [Quant.BF16, Quant.INT8_SQ, Quant.INT8_WO, Quant.INT4_AWQ])
 def test_integer_and_bf16_formats_run_on_ampere(quant):
     validate(SEVEN_B, quant, None, 1, 8.0, DEFAULT)
-    validate(SEVEN_B, quant, KVCache.INT8, 1, 8.6, DEFAULT)
+    # The INT8 KV cache builds only with the KV-reuse opt-out and a prefill that fits --max_num_tokens.
+    validate(SEVEN_B, quant, KVCache.INT8, 1, 8.6, EngineShape(max_num_tokens=16384), kv_cache_reuse=False)
+
+
+@pytest.mark.parametrize(("quant", "kv"), [(Quant.BF16, KVCache.INT8), (Quant.INT8_SQ, KVCache.INT8),
+                                           (Quant.INT8_WO, KVCache.INT8), (Quant.INT4_AWQ, KVCache.INT8),
+                                           (Quant.INT4_AWQ, KVCache.FP8)])
+def test_kv_caches_that_cost_paged_context_fmha_are_refused_unless_opted_out(quant, kv):
+    with pytest.raises(BuildRefusal, match=r"paged context FMHA off.*fixExecutorConfig.*--no-kv-cache-reuse"):
+        check_kv_reuse(quant, kv, DEFAULT, kv_cache_reuse=True)
+    with pytest.raises(BuildRefusal, match=r"without chunked context.*--max-num-tokens 16384"):
+        check_kv_reuse(quant, kv, DEFAULT, kv_cache_reuse=False)
+    check_kv_reuse(quant, kv, EngineShape(max_num_tokens=16384), kv_cache_reuse=False)
+    assert paged_context_fmha_lost(quant, kv)
+
+
+@pytest.mark.parametrize(("quant", "kv"), [(Quant.FP8, KVCache.FP8), (Quant.BF16, None), (Quant.INT8_SQ, None),
+                                           (Quant.INT8_WO, None), (Quant.INT4_AWQ, None)])
+def test_formats_that_keep_paged_context_fmha_pass(quant, kv):
+    assert paged_context_fmha_lost(quant, kv) is None
+    check_kv_reuse(quant, kv, DEFAULT, kv_cache_reuse=True)
+
+
+@pytest.mark.parametrize("cc", [10.0, 10.3, 11.0])
+@pytest.mark.parametrize(("quant", "kv", "message"), [
+    (Quant.INT8_WO, None, "INT8/INT4 quantization is not supported on SM>=100."),
+    (Quant.INT4_AWQ, None, "INT8/INT4 quantization is not supported on SM>=100."),
+    (Quant.BF16, KVCache.INT8, "INT8/INT4 quantization is not supported on SM>=100."),
+    (Quant.INT8_SQ, None, "SmoothQuant is not supported on SM>=100."),
+])
+def test_blackwell_refuses_what_trtllm_build_refuses(cc, quant, kv, message):
+    with pytest.raises(BuildRefusal, match=re.escape(message)):
+        check_blackwell(quant, kv, cc)
+    assert not runs_on(quant, kv, cc)
+
+
+@pytest.mark.parametrize("cc", [9.0, 12.0])
+def test_the_sm100_check_covers_sm_10_and_11_only(cc):
+    check_blackwell(Quant.INT8_SQ, None, cc)
+    check_blackwell(Quant.INT4_AWQ, None, cc)
 
 
 def test_pre_ampere_gpus_are_refused():

@@ -66,7 +66,9 @@ def shell(request, tmp_path) -> list[str]:
     """`sh` (with the system's tools), or busybox's sh with busybox's tools in front of PATH."""
     if request.param == "sh":
         return ["sh"]
-    busybox = shutil.which("busybox")
+    # scripts/install_deploy_tools.sh puts it beside helm and promtool.
+    bundled = CHART.parents[2] / ".cache" / "deploy-tools" / "bin" / "busybox"
+    busybox = str(bundled) if bundled.is_file() else shutil.which("busybox")
     if not busybox:
         pytest.skip("busybox not on PATH: the script ran under /bin/sh only")
     applets = tmp_path / "busybox-bin"

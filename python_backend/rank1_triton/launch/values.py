@@ -6,11 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import ENGINE_MODEL_NAME
-
-# The official rank1.py serves with max_model_len=16000; 16384 keeps the default 8192-token budget under the
-# entry model's cap of half the context, as in build/ (docs/engines.md).
-DEFAULT_MAX_CONTEXT_TOKENS = 16384
+from ..contract import DEFAULT_MAX_CONTEXT_TOKENS, ENGINE_MODEL_NAME
 
 
 @dataclass(frozen=True)
