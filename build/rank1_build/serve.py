@@ -63,8 +63,11 @@ def tritonserver_argv(repository: Path, world_size: int, ports: Ports = Ports(),
         argv += ["-n", "1", tritonserver, f"--model-repository={repository}", f"--http-port={ports.http}",
                  f"--grpc-port={ports.grpc}", f"--metrics-port={ports.metrics}", "--disable-auto-complete-config",
                  f"--backend-config=python,shm-region-prefix-name=prefix{rank}_"]
-        if rank:
-            argv += ["--model-control-mode=explicit", f"--load-model={ENGINE_MODEL_NAME}"]
+        # Explicit model control everywhere: rank 0 loads every model (the entry model's watchdog may reload the
+        # engine model, which needs this mode), the other ranks only the engine model (leader/worker mode).
+        argv += ["--model-control-mode=explicit", f"--load-model={ENGINE_MODEL_NAME if rank else '*'}"]
+        if not rank:
+            argv.append("--strict-readiness=true")
     return argv
 
 

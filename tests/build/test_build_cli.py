@@ -347,7 +347,9 @@ def test_launch_line_mirrors_nvidias_launcher():
         assert "--model-repository=/r" in line
         assert f"--backend-config=python,shm-region-prefix-name=prefix{rank}_" in line
         assert "--disable-auto-complete-config" in line
+        assert "--model-control-mode=explicit" in line  # the entry model's watchdog reloads the engine model
         assert ("--load-model=tensorrt_llm" in line) is (rank == 1)
+        assert ("--load-model=*" in line and "--strict-readiness=true" in line) is (rank == 0)
     assert tritonserver_argv(Path("/r"), 1).count(":") == 0
 
 
