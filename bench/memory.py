@@ -1,12 +1,13 @@
 """Resident memory of a served repository, per process: the tokenizer loaded the old way (transformers) vs now.
 
-What is measured: real tritonservers (PyTorch engine, serving defaults but for the ``rank1`` instance count),
+What is measured: real tritonservers (PyTorch engine, serving defaults but the ``rank1`` count and default budget),
 started one after the other on loopback. For each server the RSS of tritonserver and of every Python backend stub
 (told apart by the model folder of the ``model.py`` in its command line, /proc/<pid>/cmdline) is read at idle, sampled
-every 0.2 s during a short load sweep (AsyncRank1Client, concurrency 1/2/4/8), and read again after it. RSS comes
-from psutil when installed, else from VmRSS in /proc/<pid>/status; PSS (/proc/<pid>/smaps_rollup, shared pages
-split between the processes sharing them) is shown at idle where Linux provides it: the RSS sum counts the shared
-libraries (libpython, libtorch) once per process, the PSS sum does not.
+every 0.2 s during a short load sweep (AsyncRank1Client: one request per instance as warm-up, then concurrency
+1/2/4/8), and read again after it. RSS comes from psutil when installed, else from VmRSS in /proc/<pid>/status.
+Where Linux provides them, two more columns: the peak since the process started (VmHWM, reached while loading:
+the tokenizer JSON and the checkpoint are parsed then), and PSS at idle (/proc/<pid>/smaps_rollup: shared pages
+split between the processes sharing them; the RSS sum counts libpython, libtorch, ... once per process).
 
 The two variants differ in one line only, so the difference is the import path and nothing else:
 
@@ -85,15 +86,25 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
-def pss_bytes(pid: int) -> int | None:
-    """Proportional set size from /proc/<pid>/smaps_rollup (Linux ≥ 4.14), else None."""
+def proc_field(pid: int, file: str, key: str) -> int | None:
+    """A ``key: <n> kB`` line of /proc/<pid>/<file> in bytes, else None."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     except OSError:
         return None
     return None
+
+
+def pss_bytes(pid: int) -> int | None:
+    """Proportional set size from /proc/<pid>/smaps_rollup (Linux ≥ 4.14), else None."""
+    return proc_field(pid, "smaps_rollup", "Pss:")
+
+
+def peak_bytes(pid: int) -> int | None:
+    """The largest RSS since the process started (VmHWM), else None."""
+    return proc_field(pid, "status", "VmHWM:")
 
 
 def command_line(pid: int) -> list[str]:
@@ -126,13 +137,17 @@ def weight_bytes(model_dir: Path) -> int:
 
 @dataclass
 class Snapshot:
-    """Per process: RSS at idle, the largest RSS sampled under load, RSS after the load, PSS at idle."""
+    """Per process: RSS at idle, the largest RSS sampled under load, RSS after the load, peak, PSS at idle."""
 
     roles: dict[int, str]
     idle: dict[int, int] = field(default_factory=dict)
     load_max: dict[int, int] = field(default_factory=dict)
     after: dict[int, int] = field(default_factory=dict)
+    peak: dict[int, int] = field(default_factory=dict)
     idle_pss: dict[int, int] = field(default_factory=dict)
+
+    def columns(self) -> tuple[dict[int, int], ...]:
+        return self.idle, self.load_max, self.after, self.peak, self.idle_pss
 
 
 def read_all(pids: list[int], reader: Callable[[int], int | None]) -> dict[int, int]:
@@ -199,6 +214,7 @@ def measure(variant: str, instances: int, model_dir: Path, args: argparse.Namesp
             snapshot.idle_pss = read_all(pids, pss_bytes)
             levels: list[Level] = []
             with Sampler(pids) as sampler:
+                asyncio.run(client_level(server.grpc_url, requests, instances, instances, args.budget))  # warm-up
                 for concurrency in args.concurrency:
                     count = max(args.requests, 2 * concurrency)
                     level = asyncio.run(client_level(server.grpc_url, requests, concurrency, count, args.budget))
@@ -208,6 +224,7 @@ def measure(variant: str, instances: int, model_dir: Path, args: argparse.Namesp
             snapshot.load_max = sampler.maximum
             settle(args.settle)
             snapshot.after = read_all(pids, rss_bytes)
+            snapshot.peak = read_all(pids, peak_bytes)
         finally:
             server.stop()
     return Run(variant, instances, snapshot, levels)
@@ -236,11 +253,9 @@ def rows(run: Run) -> list[list[str]]:
         pids = by_role[role]
         label = role if len(pids) == 1 else f"{role} (largest of {len(pids)})"
         out.append([run.variant, str(run.instances), label,
-                    *(mib(largest(values, pids)) for values in
-                      (snapshot.idle, snapshot.load_max, snapshot.after, snapshot.idle_pss))])
+                    *(mib(largest(values, pids)) for values in snapshot.columns())])
     out.append([run.variant, str(run.instances), f"**total ({len(snapshot.roles)} processes)**",
-                *(f"**{mib(total(values))}**" for values in
-                  (snapshot.idle, snapshot.load_max, snapshot.after, snapshot.idle_pss))])
+                *(f"**{mib(total(values))}**" for values in snapshot.columns())])
     return out
 
 
@@ -254,7 +269,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4, help="requests per level (at least 2 per client)")
     parser.add_argument("--docs", type=int, default=8, help="documents per request")
     parser.add_argument("--budget", type=int, default=16, help="max_reasoning_tokens")
-    parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait before the idle readings")
+    parser.add_argument("--settle", type=float, default=6.0,
+                        help="seconds to wait before the idle readings (past the first 5 s watchdog canary)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: random model, 1 instance, 1 level of 1 request, 2 docs, budget 4")
     args = parser.parse_args()
@@ -276,8 +292,9 @@ def main() -> None:
     weights = weight_bytes(model_dir)
     print(f"\nModel {args.model} ({model_dir.name}): weights {weights / MIB:.0f} MiB ({weights:,} bytes of "
           "safetensors). MiB per process; the rank1 row shows the largest instance.\n")
-    print("| variant | rank1 instances | process | idle RSS | max RSS under load | RSS after load | idle PSS |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | rank1 instances | process | idle RSS | max RSS under load | RSS after load | peak RSS (VmHWM) "
+          "| idle PSS |")
+    print("|---|---|---|---|---|---|---|---|")
     for run in runs:
         for row in rows(run):
             print("| " + " | ".join(row) + " |")

@@ -21,7 +21,7 @@ from .contract import ANSWER_RESERVE_TOKENS, DEFAULT_MAX_REASONING_TOKENS
 from .engines.base import Engine, GenerationRequest, GenerationResult
 from .errors import RequestCancelledError, RequestError
 from .prompts import RETHINK_TEXT, THINK_END, compose_query, passage_from
-from .scoring import Ending, relevance_score, strip_end_id, thinking_ending, trim_to_last_sentence
+from .scoring import ThinkEndFinder, relevance_score, strip_end_id, think_end_stop_words, trim_to_last_sentence
 from .tokenization import EncodedPrompt, Rank1Tokenizer, trusted
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ class Rank1Reranker:
     def __init__(self, engine: Engine, tokenizer: Rank1Tokenizer) -> None:
         self.engine = engine
         self.tokenizer = tokenizer
+        self._stop_words = think_end_stop_words(
+            lambda text: tokenizer.encode([trusted(text)], add_special_tokens=False))
+        self._think_end = ThinkEndFinder(tokenizer.decode)
 
     @property
     def max_context_tokens(self) -> int:
@@ -212,7 +215,7 @@ class Rank1Reranker:
             request_output_len=self._round_budget(pair, options),
             end_id=self.tokenizer.eos_id,
             pad_id=self.tokenizer.pad_id,
-            stop_words=[self.tokenizer.think_end_ids],
+            stop_words=self._stop_words,
             answer_token_ids=self.tokenizer.answer_ids if fused else (),
         )
 
@@ -221,16 +224,23 @@ class Rank1Reranker:
         return min(options.max_reasoning_tokens, room)
 
     def _finish_thinking(self, pair: _Pair, result: GenerationResult) -> list[int] | None:
-        """Record a thinking phase; score it now (fused answer) or return the input of its one-token answer."""
+        """Record a thinking phase; score it now (fused answer) or return the input of its one-token answer.
+
+        Thinking ended naturally where the text first ends with ``</think>``; an engine that stopped only on its
+        token-level stop words may have written past a form of it that is not among them: that tail is dropped
+        and the answer is read right after ``</think>`` with a one-token request.
+        """
         generated = strip_end_id(result.output_ids, self.tokenizer.eos_id)
-        pair.reasoning_tokens += len(generated)
-        if thinking_ending(generated, self.tokenizer.think_end_ids) is Ending.NATURAL:
-            pair.reasoning += self.tokenizer.decode(generated)
+        end = self._think_end.position(generated)
+        if end is not None:
+            pair.reasoning_tokens += end
+            pair.reasoning += self.tokenizer.decode(generated[:end])
             pair.forced = False
-            if result.answer_logits is not None:
+            if result.answer_logits is not None and end == len(generated):
                 pair.score = relevance_score(float(result.answer_logits[0]), float(result.answer_logits[1]))
                 return None
-            return pair.input_ids + generated
+            return pair.input_ids + generated[:end]
+        pair.reasoning_tokens += len(generated)
         pair.reasoning += "\n" + trim_to_last_sentence(self.tokenizer.decode(generated)) + "\n" + THINK_END
         pair.forced = True
         return self.tokenizer.encode([*pair.prompt.segments, trusted(pair.reasoning)])

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from enum import Enum
+from collections.abc import Callable, Sequence
+
+from .prompts import THINK_END
 
 SENTENCE_ENDS = (".", "!", "?")
-
-
-class Ending(str, Enum):
-    """How a thinking phase ended."""
-
-    NATURAL = "natural"  # the model wrote </think>: the answer is read right after it
-    FORCED = "forced"  # budget spent or end-of-sequence first: the answer is forced after a trimmed text
+# Text that may stand right before </think>. Byte-level BPE merges some of it with "</" (" </", ".</", "\n</"),
+# so </think> has several token forms; each is an engine stop word. Other forms are caught by the text check.
+THINK_END_CONTEXTS = ("", " ", "\n", "\n\n", ".", ". ", ".\n")
 
 
 def relevance_score(true_logit: float, false_logit: float) -> float:
@@ -36,9 +33,43 @@ def ends_with(ids: Sequence[int], suffix: Sequence[int]) -> bool:
     return len(suffix) > 0 and len(ids) >= len(suffix) and list(ids[-len(suffix):]) == list(suffix)
 
 
-def thinking_ending(output_ids: Sequence[int], think_end_ids: Sequence[int]) -> Ending:
-    """NATURAL when the generation (end-of-sequence removed) ends with ``</think>``, else FORCED."""
-    return Ending.NATURAL if ends_with(output_ids, think_end_ids) else Ending.FORCED
+def think_end_stop_words(encode: Callable[[str], list[int]]) -> list[list[int]]:
+    """The token sequences of ``</think>`` after each of THINK_END_CONTEXTS (the engines' token-level stop words).
+
+    ``encode`` tokenizes trusted text without special tokens. Where the context merges with ``</think>``'s first
+    piece, the merged token belongs to the stop word.
+    """
+    words: list[list[int]] = []
+    for context in THINK_END_CONTEXTS:
+        ids, before = encode(context + THINK_END), encode(context) if context else []
+        word = ids[len(before):] if ids[: len(before)] == before else ids
+        if word and word not in words:
+            words.append(word)
+    return words
+
+
+class ThinkEndFinder:
+    """Where thinking ends by the official rule: the first token after which the decoded text ends with ``</think>``.
+
+    This is a test on text, as vLLM's stop strings are, so it holds for any tokenization of ``</think>`` (one
+    special token, or BPE pieces such as ``" </" "think" ">"``). Only tokens whose own text ends with ``>`` can
+    complete it, so the rest are skipped with a cached per-token check.
+    """
+
+    def __init__(self, decode: Callable[[Sequence[int]], str]) -> None:
+        self._decode = decode
+        self._closes: dict[int, bool] = {}
+
+    def position(self, ids: Sequence[int]) -> int | None:
+        """The length of the shortest prefix of ``ids`` whose text ends with ``</think>``, or None."""
+        window = len(THINK_END)  # every character of </think> takes at least one token
+        for end in range(1, len(ids) + 1):
+            token = ids[end - 1]
+            if token not in self._closes:
+                self._closes[token] = self._decode([token]).endswith(THINK_END[-1])
+            if self._closes[token] and self._decode(ids[max(0, end - window):end]).endswith(THINK_END):
+                return end
+        return None
 
 
 def trim_to_last_sentence(text: str) -> str:

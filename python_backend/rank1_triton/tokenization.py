@@ -13,11 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from transformers import PreTrainedTokenizerBase
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import PromptTooLongError
 from .prompts import THINK_END, template_pieces
+
+if TYPE_CHECKING:  # importing transformers is left to whoever builds the tokenizer (see tokenizer_loading)
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,11 @@ class EncodedPrompt:
 
 
 class Rank1Tokenizer:
-    """Wraps a Hugging Face tokenizer with Rank1's tokenization rules."""
+    """Wraps a Hugging Face tokenizer with Rank1's tokenization rules.
+
+    Any transformers fast tokenizer works (``AutoTokenizer.from_pretrained(...)``); ``from_pretrained`` loads one
+    without importing torch (``tokenizer_loading.load_tokenizer``), as the ``rank1`` Triton model does.
+    """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self.tokenizer = tokenizer
@@ -70,6 +77,13 @@ class Rank1Tokenizer:
             raise ValueError("the tokenizer has no eos_token_id")
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else self.eos_id
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> Rank1Tokenizer:
+        """The Rank1 tokenizer of the checkpoint (or tokenizer folder) ``directory``, loaded without torch."""
+        from .tokenizer_loading import load_tokenizer
+
+        return cls(load_tokenizer(directory))
 
     def _single_token(self, text: str) -> int:
         ids = self.tokenizer(text, add_special_tokens=False).input_ids

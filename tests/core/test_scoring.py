@@ -4,7 +4,13 @@ import math
 
 import pytest
 
-from rank1_triton.scoring import Ending, relevance_score, strip_end_id, thinking_ending, trim_to_last_sentence
+from rank1_triton.scoring import (
+    ThinkEndFinder,
+    relevance_score,
+    strip_end_id,
+    think_end_stop_words,
+    trim_to_last_sentence,
+)
 
 
 @pytest.mark.parametrize(("lt", "lf"), [(0.0, 0.0), (2.5, -1.0), (-3.0, 4.0), (12.25, 12.0)])
@@ -18,11 +24,28 @@ def test_relevance_score_is_stable_for_extreme_logits():
     assert relevance_score(800.0, 800.0) == 0.5
 
 
-def test_thinking_ends_naturally_only_on_the_stop_sequence():
-    assert thinking_ending([5, 6, 151666], [151666]) is Ending.NATURAL
-    assert thinking_ending([5, 151666, 6], [151666]) is Ending.FORCED
-    assert thinking_ending([], [151666]) is Ending.FORCED
-    assert thinking_ending([1, 522, 26865, 29], [522, 26865, 29]) is Ending.NATURAL
+def test_thinking_ends_where_the_text_first_ends_with_the_closing_tag(hf_tokenizer):
+    finder = ThinkEndFinder(lambda ids: hf_tokenizer.decode(ids, skip_special_tokens=False))
+    special = hf_tokenizer.convert_tokens_to_ids("</think>")
+    words = hf_tokenizer(" so yes", add_special_tokens=False).input_ids
+    assert finder.position([*words, special]) == len(words) + 1
+    assert finder.position([*words, special, *words]) == len(words) + 1, "text after </think> is not reasoning"
+    assert finder.position(words) is None and finder.position([]) is None
+    pieces = hf_tokenizer(" so yes </", add_special_tokens=False).input_ids + \
+        hf_tokenizer("think>", add_special_tokens=False).input_ids
+    assert special not in pieces and finder.position(pieces) == len(pieces), "BPE pieces close thinking too"
+    # " </" "think" ">>": no token boundary where the text ends with </think> (the reference's rule, per step).
+    merged = hf_tokenizer(" so yes </think>>", add_special_tokens=False, split_special_tokens=True).input_ids
+    assert finder.position(merged) is None
+
+
+def test_stop_words_cover_the_closing_tag_after_a_space(hf_tokenizer):
+    def encode(text: str) -> list[int]:
+        return hf_tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids
+
+    words = think_end_stop_words(encode)
+    assert words[0] == encode("</think>") and encode(" </think>") in words
+    assert len(words) == len({tuple(w) for w in words})
 
 
 def test_strip_end_id_only_removes_a_trailing_end():

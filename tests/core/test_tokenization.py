@@ -1,12 +1,31 @@
-"""Tokenization rules: special tokens only from the template, default BOS, passage truncation."""
+"""Tokenization rules: special tokens only from the template, default BOS, passage truncation.
+
+Each rule is checked on both ways of loading the tokenizer: transformers' AutoTokenizer (the in-process API, the
+reference the tests compare with) and the torch-free loader of the ``rank1`` Triton model (tokenizer_loading).
+"""
 
 import pytest
 
 from rank1_triton.errors import PromptTooLongError, RequestError
+from rank1_triton.fixtures.cache import ensure_random_model
 from rank1_triton.prompts import render_prompt
 from rank1_triton.tokenization import Rank1Tokenizer, prompt_segments, trusted, user
+from rank1_triton.tokenizer_loading import load_tokenizer
 
 THINK, THINK_END, EOS = 151665, 151666, 151643
+LOADERS = ["AutoTokenizer", "torch-free"]
+
+
+@pytest.fixture(scope="module", params=LOADERS)
+def rank1_tokenizer(request, hf_tokenizer, tokenizer_dir) -> Rank1Tokenizer:
+    """The session's Rank1Tokenizer over AutoTokenizer, then one over the entry model's loader."""
+    return Rank1Tokenizer(hf_tokenizer if request.param == "AutoTokenizer" else load_tokenizer(tokenizer_dir))
+
+
+@pytest.fixture(scope="module", params=LOADERS)
+def bos_tokenizer(request, random_llama_tokenizer):
+    """The Llama fixture's BOS-adding tokenizer, loaded each way."""
+    return random_llama_tokenizer if request.param == "AutoTokenizer" else load_tokenizer(ensure_random_model("llama"))
 
 
 def test_answer_and_stop_ids_come_from_the_tokenizer(rank1_tokenizer):
@@ -44,8 +63,8 @@ def test_trusted_text_keeps_its_special_tokens(rank1_tokenizer):
     assert ids.count(THINK_END) == 1
 
 
-def test_default_bos_is_added_once(random_llama_tokenizer):
-    tokenizer = Rank1Tokenizer(random_llama_tokenizer)
+def test_default_bos_is_added_once(bos_tokenizer, random_llama_tokenizer):
+    tokenizer = Rank1Tokenizer(bos_tokenizer)
     bos = random_llama_tokenizer.bos_token_id
     ids = tokenizer.encode(prompt_segments("q", "p"))
     assert ids[0] == bos and ids.count(bos) == 1
