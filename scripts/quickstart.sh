@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start on a fresh machine: install, start Triton with Rank1, rerank an example through the gRPC client.
+# Quick start on a fresh machine: install, start Triton with Rank1, rerank an example through the gRPC client,
+# then through the HTTP gateway (rank1-gateway) with curl and the cohere SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Test models and tokenizers are built once into this git-ignored folder (rank1_triton.fixtures.store).

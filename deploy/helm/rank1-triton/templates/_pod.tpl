@@ -191,6 +191,9 @@ spec:
           mountPath: /etc/rank1-triton/tls
           readOnly: true
         {{- end }}
+    {{- if .Values.gateway.enabled }}
+    {{- include "rank1-triton.gatewayContainer" . | nindent 4 }}
+    {{- end }}
   volumes:
     - name: dshm
       emptyDir:
@@ -218,6 +221,12 @@ spec:
     - name: tls
       secret:
         secretName: {{ .Values.tls.secretName }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if and .Values.gateway.enabled .Values.gateway.auth.existingSecret }}
+    - name: gateway-keys
+      secret:
+        secretName: {{ .Values.gateway.auth.existingSecret }}
         defaultMode: 0440
     {{- end }}
 {{- end }}
