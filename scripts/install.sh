@@ -19,7 +19,7 @@ python -m pip install --progress-bar on "torch==2.13.0"
 step "installing rank1-triton, its client and test tools"
 python -m pip install --progress-bar on -r requirements-dev.txt -e "./python_backend[fixtures,serve]" -e ./client -e ./build
 step "installing the HTTP gateway and the SDKs its tests call it with (cohere, LangChain, LlamaIndex)"
-python -m pip install --progress-bar on -e "./gateway[tokenizer]" -e "./client[langchain,llama-index]" \
+python -m pip install --progress-bar on -e "./gateway[tokenizer]" -e "./client[langchain,llama-index,evaluate]" \
   -r gateway/requirements-test.txt
 python - <<'PY'
 import torch

@@ -11,11 +11,20 @@ DEFAULT_MODEL_NAME = "rank1"
 DEFAULT_TIMEOUT = 600.0
 """Seconds one request to the server may take (the gRPC deadline); each retry gets a fresh one."""
 
+DEFAULT_DEADLINE: float | None = None
+"""Seconds a whole call (every chunk and retry) may take; ``None``: no bound beyond the per-request ``timeout``."""
+
 DEFAULT_HEALTH_TIMEOUT = 10.0
-"""Seconds a health or readiness check may take."""
+"""Seconds a whole health or readiness check may take (its three calls together)."""
+
+MODEL_INDEX_TIMEOUT = 2.0
+"""Seconds the check of the server's model index may take after a ``NOT_FOUND`` "unknown model" answer."""
+
+UNKNOWN_MODEL_RETRIES = 2
+"""Retries after "unknown model" when the model index could not be read to tell a typo from a draining server."""
 
 DEFAULT_MAX_RETRIES = 3
-"""Retries of one request after a transient failure (queue full, server draining, connection refused)."""
+"""Retries of one request after a transient failure (queue full, rate-limited, draining, connection refused)."""
 
 INITIAL_RETRY_DELAY = 0.5
 """Seconds before the first retry; doubles with every further retry."""
@@ -40,3 +49,7 @@ RESTRICTED_PROTOCOL_HEADER_PREFIX = "triton-grpc-protocol-"
 
 MAX_GRPC_MESSAGE_BYTES = 2**31 - 1
 """Send and receive limit of the gRPC channel (tritonclient's own default)."""
+
+SUBCHANNEL_POOL_OPTION = ("grpc.use_local_subchannel_pool", 1)
+"""Each channel gets its own connections, so a new channel (after a connection failure) really reconnects instead
+of reusing the process-wide pool's connection to the same (draining) pod."""

@@ -120,8 +120,8 @@ def _json_run(path: Path) -> Iterator[tuple[str, str, float]]:
             yield str(qid), str(docid), float(score)
 
 
-def read_run(path: Path, top_k: int) -> dict[str, list[str]]:
-    """The ``top_k`` best documents of each query of a first-stage run, best first, queries in file order.
+def read_scored_run(path: Path, top_k: int | None = None) -> dict[str, list[tuple[str, float]]]:
+    """The ``top_k`` best ``(docid, score)`` of each query of a first-stage run, best first, queries in file order.
 
     Accepts a TREC run (``qid Q0 docid rank score tag`` lines) or Rank1's JSON run ``{qid: {docid: score}}``;
     ties keep the file's order, a document listed twice for a query keeps its best score.
@@ -136,9 +136,14 @@ def read_run(path: Path, top_k: int) -> dict[str, list[str]]:
         scores = candidates.setdefault(qid, {})
         scores[docid] = max(score, scores.get(docid, score))  # a document listed twice counts once
     return {
-        qid: sorted(scores, key=lambda docid: -scores[docid])[:top_k]
+        qid: sorted(scores.items(), key=lambda item: -item[1])[:top_k]
         for qid, scores in candidates.items()
     }
+
+
+def read_run(path: Path, top_k: int) -> dict[str, list[str]]:
+    """The ``top_k`` best documents of each query of a first-stage run (see :func:`read_scored_run`)."""
+    return {qid: [docid for docid, _ in ranked] for qid, ranked in read_scored_run(path, top_k).items()}
 
 
 def trec_lines(qid: str, ranked: Iterable[tuple[str, float]], tag: str) -> str:

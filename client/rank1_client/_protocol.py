@@ -1,10 +1,12 @@
-"""The ``rank1`` entry model's tensor contract: one request's inputs and parameters, one response's outputs."""
+"""The ``rank1`` entry model's tensor contract: one request's inputs and parameters, one response's outputs,
+and the checks every option gets before anything is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypedDict
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypedDict
 
 import numpy as np
 import tritonclient.grpc as grpcclient
@@ -16,22 +18,67 @@ TRUNCATE_MODES = ("END", "NONE")
 PER_DOCUMENT_OUTPUTS = ("scores", "reasoning_tokens", "forced", "truncated")
 
 
+def check_text(name: str, value: object, *, document_index: int | None = None) -> str:
+    """``value`` if it is a string that UTF-8 can encode (no lone surrogates), else :class:`InvalidRequestError`."""
+    where = f"{name}: element {document_index}" if document_index is not None else name
+    field = "documents" if document_index is not None else name
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{where} must be a string, got {type(value).__name__}", field=field,
+                                  document_index=document_index)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidRequestError(
+            f"{where} is not valid text: {error.reason} at character {error.start} "
+            f"({value[error.start:error.end]!r}); strings sent to the server must be encodable as UTF-8",
+            field=field, document_index=document_index,
+        ) from None
+    return value
+
+
+def check_int(name: str, value: object, minimum: int | None = None) -> int | None:
+    """``value`` as an ``int`` (``None`` passes); floats, bools and strings are rejected, not rounded."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidRequestError(f"{name}: must be an integer, got {value!r}", field=name)
+    if minimum is not None and value < minimum:
+        raise InvalidRequestError(f"{name}: must be at least {minimum}, got {value}", field=name)
+    return int(value)
+
+
 def render_document(document: Document, index: int) -> str:
-    """The passage text the server scores: ``f"{title} {text}"`` when a title is given, else the text."""
+    """The passage text the server scores: ``f"{title} {text}"`` when a title is given, else the text.
+
+    ``text`` (and ``title``, when not ``None``) must be strings: ``{"text": None}`` is rejected rather than sent as
+    the string ``"None"``.
+    """
     if isinstance(document, str):
-        return document
+        return check_text("documents", document, document_index=index)
     try:
         text = document["text"]
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, IndexError):
         raise InvalidRequestError(
-            f"documents: element {index} must be a string or a mapping with a 'text' field", field="documents"
+            f"documents: element {index} must be a string or a mapping with a 'text' field", field="documents",
+            document_index=index,
         ) from None
+    if not isinstance(text, str):
+        raise InvalidRequestError(f"documents: element {index} has a 'text' that is not a string ({text!r})",
+                                  field="documents", document_index=index)
+    check_text("documents", text, document_index=index)
     title = document.get("title")
-    return f"{title} {text}" if title is not None else str(text)
+    if title is None:
+        return text
+    if not isinstance(title, str):
+        raise InvalidRequestError(f"documents: element {index} has a 'title' that is not a string ({title!r})",
+                                  field="documents", document_index=index)
+    check_text("documents", title, document_index=index)
+    return f"{title} {text}"
 
 
 class RerankKwargs(TypedDict, total=False):
-    """The per-call options every rerank method takes as keywords (see :meth:`Rank1Client.rerank`)."""
+    """The per-call keywords every rerank method takes (see :meth:`Rank1Client.rerank`): scoring options, then
+    call options. ``timeout`` is a keyword of its own (its default, ``NOT_GIVEN``, differs from ``None``)."""
 
     top_n: int | None
     instruction: str | None
@@ -41,11 +88,16 @@ class RerankKwargs(TypedDict, total=False):
     return_reasoning: bool
     return_documents: bool
     truncate: str | None
+    deadline: float | None
+    request_id: str | None
+    extra_headers: Mapping[str, str] | None
+    max_retries: int | None
+    priority: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class RerankOptions:
-    """The options of one rerank call (``None`` leaves the server's default); built from :class:`RerankKwargs`."""
+    """The scoring options of one rerank call (``None`` leaves the server's default)."""
 
     top_n: int | None = None
     instruction: str | None = None
@@ -57,8 +109,12 @@ class RerankOptions:
     truncate: str | None = None
 
     def __post_init__(self) -> None:
-        if self.top_n is not None and self.top_n < 1:
-            raise InvalidRequestError(f"top_n: must be at least 1, got {self.top_n}", field="top_n")
+        object.__setattr__(self, "top_n", check_int("top_n", self.top_n, minimum=1))
+        object.__setattr__(self, "max_reasoning_tokens", check_int("max_reasoning_tokens", self.max_reasoning_tokens))
+        object.__setattr__(self, "rethink", check_int("rethink", self.rethink))
+        for name in ("instruction", "prompt"):
+            if getattr(self, name) is not None:
+                check_text(name, getattr(self, name))
         if self.truncate is not None and self.truncate not in TRUNCATE_MODES:
             raise InvalidRequestError(
                 f"truncate: must be one of {', '.join(TRUNCATE_MODES)}, got {self.truncate!r}", field="truncate"
@@ -78,6 +134,15 @@ class RerankOptions:
         return parameters
 
 
+SCORING_OPTIONS = frozenset(field.name for field in fields(RerankOptions))
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[RerankOptions, dict[str, Any]]:
+    """The scoring options of :class:`RerankKwargs`, and the rest (the call options)."""
+    scoring = {name: value for name, value in options.items() if name in SCORING_OPTIONS}
+    return RerankOptions(**scoring), {name: value for name, value in options.items() if name not in SCORING_OPTIONS}
+
+
 def _bytes_input(name: str, values: Sequence[str]) -> grpcclient.InferInput:
     tensor = grpcclient.InferInput(name, [len(values)], "BYTES")
     tensor.set_data_from_numpy(np.array([value.encode("utf-8") for value in values], dtype=np.object_))
@@ -92,6 +157,12 @@ class ChunkRequest:
     texts: list[str]
     offset: int
     options: RerankOptions
+    request_id: str = ""
+
+    @property
+    def document_indices(self) -> range:
+        """Indices of this request's documents in the query's list."""
+        return range(self.offset, self.offset + len(self.texts))
 
     def inputs(self) -> list[grpcclient.InferInput]:
         """The input tensors (the same objects serve the sync and the asyncio client)."""

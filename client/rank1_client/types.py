@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: an argument left out, as opposed to ``None`` (e.g. "no deadline")."""
+
+    _instance: NotGiven | None = None
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = NotGiven()
+"""Default of ``timeout=`` on every call: the client's setting. Pass ``None`` for no deadline at all."""
 
 Document = str | Mapping[str, Any]
 """A passage: a plain string or a mapping with ``text`` and an optional ``title`` (other keys are ignored)."""
@@ -48,10 +69,12 @@ class RerankResponse:
     Attributes:
         results: The documents best first (highest score; equal scores keep input order), ``top_n`` long.
         usage: Documents scored and reasoning tokens spent.
+        request_id: The request id the server saw for this query (also on its log lines and on errors).
     """
 
     results: list[RerankResult] = field(default_factory=list)
     usage: Usage = field(default_factory=lambda: Usage(0, 0))
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,41 @@
 """Servers and throw-away certificates for the client tests.
 
-Three servers, each shared by the whole session and started on first use (about 30 s each):
+Three real servers, each shared by the whole session and started on first use (about 30 s each):
 ``plain_server`` (random model, 1,000 documents per request, budget 2), ``guarded_server`` (TLS, the
-inference protocol restricted by an API key, an engine queue of 2) and ``mtls_server`` (mutual TLS).
+inference protocol restricted by an API key, an engine queue of 2) and ``mtls_server`` (mutual TLS). They need the
+server library (rank1-triton) and torch; in the client-only environment (``.venv-client``) the tests that use them
+are skipped. ``fake_server`` (an in-process fake of Triton's gRPC service, :mod:`fake_triton`) needs neither.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from fake_triton import FakeServer
 
-from rank1_triton.launch.launcher import TritonServer
-from rank1_triton.launch.local import torch_server
-from rank1_triton.launch.values import TorchServingOptions
+if TYPE_CHECKING:
+    from rank1_triton.launch.launcher import TritonServer
+    from rank1_triton.launch.values import TorchServingOptions
 
 GUARDED_QUEUE_SIZE = 2
 
 
+def serving_options(**values) -> TorchServingOptions:
+    pytest.importorskip("rank1_triton", reason="needs the server library (rank1-triton)")
+    from rank1_triton.launch.values import TorchServingOptions
+
+    return TorchServingOptions(**values)
+
+
 def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions,
                  flags: list[str] | None = None) -> TritonServer:
+    from rank1_triton.launch.local import torch_server
+
     server = torch_server(model_dir, work_dir, options, extra_args=flags or [])
     server.start(timeout_s=300)
     return server
@@ -81,12 +95,30 @@ def api_key() -> ApiKey:
 
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory) -> Certificates:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
     return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def fake_server():
+    """A fresh in-process fake Triton (plaintext) for one test."""
+    server = FakeServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_tls_server(certificates):
+    """A fresh in-process fake Triton behind TLS (the test CA's localhost certificate)."""
+    server = FakeServer(certificates.server_cert, certificates.server_key)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def plain_server(random_model_dir, tmp_path_factory):
-    options = TorchServingOptions(max_documents=1000, default_max_reasoning_tokens=2)
+    options = serving_options(max_documents=1000, default_max_reasoning_tokens=2)
     server = start_server(random_model_dir, tmp_path_factory.mktemp("plain-server"), options)
     yield server
     server.stop()
@@ -94,7 +126,7 @@ def plain_server(random_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def guarded_server(random_model_dir, certificates, api_key, tmp_path_factory):
-    options = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=2, max_queue_size=GUARDED_QUEUE_SIZE)
+    options = serving_options(max_documents=16, default_max_reasoning_tokens=2, max_queue_size=GUARDED_QUEUE_SIZE)
     flags = [
         "--grpc-use-ssl=true",
         f"--grpc-server-cert={certificates.server_cert}",
@@ -108,7 +140,7 @@ def guarded_server(random_model_dir, certificates, api_key, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mtls_server(random_model_dir, certificates, tmp_path_factory):
-    options = TorchServingOptions(max_documents=16, default_max_reasoning_tokens=2)
+    options = serving_options(max_documents=16, default_max_reasoning_tokens=2)
     flags = [
         "--grpc-use-ssl-mutual=true",
         f"--grpc-server-cert={certificates.server_cert}",

@@ -67,6 +67,22 @@ def test_rerank_prints_json(plain_server, documents_file, capsys):
     assert "reasoning" not in printed["results"][0]
 
 
+def test_rethink_truncate_priority_and_header_options(plain_server, documents_file, capsys):
+    status = main(["rerank", "--url", plain_server.grpc_url, "--query", QUERY, "--documents", str(documents_file),
+                   "--json", "--max-reasoning-tokens", "2", "--rethink", "1", "--truncate", "NONE",
+                   "--priority", "1", "--header", "x-request-source=cli-tests"])
+    assert status == 0
+    printed = json.loads(capsys.readouterr().out)
+    reference = expected(plain_server.grpc_url, max_reasoning_tokens=2, rethink=1, truncate="NONE")
+    assert [r["index"] for r in printed["results"]] == [r.index for r in reference.results]
+    assert printed["usage"]["reasoning_tokens"] == reference.usage.reasoning_tokens
+    without_rethink = expected(plain_server.grpc_url, max_reasoning_tokens=2)
+    assert reference.usage.reasoning_tokens > without_rethink.usage.reasoning_tokens, "--rethink reached the server"
+    with pytest.raises(SystemExit) as exit_status:
+        main(["rerank", "--query", "q", "--documents", str(documents_file), "--header", "no-equals-sign"])
+    assert exit_status.value.code == 2 and "expected NAME=VALUE" in capsys.readouterr().err
+
+
 def test_health_command(plain_server, capsys):
     assert main(["health", "--url", plain_server.grpc_url]) == 0
     assert capsys.readouterr().out.splitlines() == ["live: yes", "ready: yes", "model rank1 ready: yes"]
@@ -205,6 +221,28 @@ def test_a_failing_query_stops_the_run_after_the_finished_ones_are_written(plain
     assert rerank_run(url, run_inputs, "trec", out) == 0
     assert "3 queries, 2 already" in capsys.readouterr().err
     assert_same_run(read_output(out), expected_run(url))
+
+
+def test_rerank_run_skip_failed_finishes_and_logs_the_failed_queries(plain_server, run_inputs, tmp_path, capsys):
+    url = plain_server.grpc_url
+    run_inputs["queries"].write_text("".join(
+        json.dumps({"_id": qid, "text": "   " if qid == "q2" else text}) + "\n" for qid, text in QUERIES.items()))
+    out = tmp_path / "reranked.trec"
+    command = ["rerank-run", "--url", url, "--queries", str(run_inputs["queries"]), "--corpus",
+               str(run_inputs["corpus"]), "--run", str(run_inputs["trec"]), "--top-k", str(TOP_K), "--out", str(out),
+               "--no-progress", "--max-reasoning-tokens", "2", "--skip-failed"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert "query q2 failed, skipped" in err and "1 queries failed and were skipped" in err
+    assert set(read_output(out)) == {"q1", "q3"}
+    failure = json.loads(out.with_name("reranked.trec.failures.jsonl").read_text())
+    assert (failure["qid"], failure["type"], failure["field"]) == ("q2", "InvalidRequestError", "query")
+    assert "query: must not be empty" in failure["error"] and failure["request_id"]
+    # The same command again retries only the failed query (still refused): the finished ones stay.
+    log = tmp_path / "failed.jsonl"
+    assert main([*command, "--failures", str(log)]) == 0
+    assert "3 queries, 2 already" in capsys.readouterr().err
+    assert json.loads(log.read_text())["qid"] == "q2"
 
 
 def test_console_script_and_example_script(plain_server):

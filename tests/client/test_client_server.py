@@ -21,6 +21,7 @@ from rank1_client import (
     Health,
     InvalidRequestError,
     KeepAlive,
+    ModelNotFoundError,
     Rank1Client,
     Rank1ConnectionError,
     Rank1TimeoutError,
@@ -184,7 +185,8 @@ def test_close_then_reuse(plain_server, mode):
         client.close()
     else:
         first, second = asyncio.run(scenario_async())
-    assert first == second
+    assert (first.results, first.usage) == (second.results, second.usage)
+    assert first.request_id != second.request_id, "every call gets its own request id"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -201,6 +203,42 @@ def test_rerank_many_raises_the_first_error(plain_server, mode):
     pairs = [(QUERY, RENDERED[:2]), ("   ", RENDERED[:2])]  # a blank query is refused by the server
     with pytest.raises(InvalidRequestError, match="query: must not be empty"):
         call(mode, plain_server.grpc_url, "rerank_many", pairs, max_reasoning_tokens=2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rerank_many_with_return_exceptions_finishes_around_a_refused_query(plain_server, mode):
+    pairs = [(QUERY, RENDERED[:2]), ("   ", RENDERED[:2]), ("rivers", RENDERED[2:4])]
+    outcomes = call(mode, plain_server.grpc_url, "rerank_many", pairs, max_reasoning_tokens=2,
+                    return_exceptions=True, request_id="many")
+    assert isinstance(outcomes[1], InvalidRequestError) and outcomes[1].field == "query"
+    assert (outcomes[1].position, outcomes[1].query, outcomes[1].request_id) == (1, "   ", "many-1")
+    for position in (0, 2):
+        assert_matches_raw(outcomes[position], raw_infer(plain_server.grpc_url, pairs[position][0],
+                                                         pairs[position][1], {"max_reasoning_tokens": 2}))
+        assert outcomes[position].request_id == f"many-{position}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_request_id_priority_and_extra_headers_on_a_real_server(plain_server, mode):
+    response = call(mode, plain_server.grpc_url, "rerank", QUERY, RENDERED[:3], max_reasoning_tokens=2,
+                    request_id="trace-me", priority=1,
+                    extra_headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    assert response.request_id == "trace-me"
+    assert_matches_raw(response, raw_infer(plain_server.grpc_url, QUERY, RENDERED[:3], {"max_reasoning_tokens": 2}))
+    with pytest.raises(InvalidRequestError) as error:
+        call(mode, plain_server.grpc_url, "rerank", QUERY, RENDERED[:1], max_reasoning_tokens=0, request_id="bad")
+    assert (error.value.field, error.value.request_id, error.value.query) == ("max_reasoning_tokens", "bad", QUERY)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_mistyped_model_name_is_not_found_without_retries(plain_server, mode, caplog):
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="rank1_client"), pytest.raises(ModelNotFoundError) as error:
+        call(mode, plain_server.grpc_url, "rerank", QUERY, RENDERED[:1],
+             options={"model_name": "rank_1", "max_retries": 5, "initial_retry_delay": 2.0})
+    assert time.monotonic() - started < 2.0
+    assert "no model named 'rank_1'" in error.value.message and "rank1" in error.value.message
+    assert not [r for r in caplog.records if r.getMessage().startswith("retry")]
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from tritonclient.utils import InferenceServerException
 
 from rank1_client import (
     AuthenticationError,
+    ClientClosedError,
     InvalidRequestError,
     Rank1Client,
     Rank1ConnectionError,
@@ -22,7 +23,6 @@ from rank1_client._files import ResumableRun, read_documents, read_run, trec_lin
 from rank1_client._protocol import RerankOptions, ScoredChunk, render_document
 from rank1_client._retry import RetryPolicy, call_with_retries, is_transient
 from rank1_client._transport import TransportConfig, translate_error
-from rank1_triton.prompts import passage_from
 
 # Messages as a 2.51 server sends them (seen on the servers of test_client_server.py).
 QUEUE_FULL = ("StatusCode.UNAVAILABLE", "engine model 'tensorrt_llm': Model tensorrt_llm - Error when running "
@@ -40,6 +40,18 @@ TRTLLM_QUEUE_FULL = ("StatusCode.INTERNAL", "Maximum queue size of 4 has been re
 ENGINE_RELOADING = ("StatusCode.UNAVAILABLE", "engine model 'tensorrt_llm': Stub process 'tensorrt_llm_0_0' is not "
                     "healthy.")
 INVALID = ("StatusCode.INVALID_ARGUMENT", "max_reasoning_tokens: must be between 1 and 4087, got 0")
+# Triton core's own checks prefix the request id and name the input in quotes.
+CORE_INVALID = ("StatusCode.INVALID_ARGUMENT", "[request id: <id_unknown>] unexpected shape for input 'query' for "
+                "model 'rank1'. Expected [1], got [2]. ")
+PREFIXED_INVALID = ("StatusCode.INVALID_ARGUMENT", "[request id: call-7] prompt: unknown dataset prompt 'X'")
+UNFIELDED_INVALID = ("StatusCode.INVALID_ARGUMENT", "[request id: <id_unknown>] inference request batch-size must be "
+                     "<= 8 for 'rank1'")
+# What a gateway (Envoy, an API gateway) sends when it rate-limits.
+RATE_LIMITED = ("StatusCode.RESOURCE_EXHAUSTED", "rate limit exceeded")
+# The certificate is trusted but names another host (or grpc.ssl_target_name_override names another).
+WRONG_HOST = ("StatusCode.UNAVAILABLE", "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:5: "
+              "Custom verification check failed with error: UNAUTHENTICATED: Hostname Verification Check failed.")
+CLOSED = ("StatusCode.CANCELLED", "Channel closed!")
 
 
 def server_error(status: str, message: str):
@@ -54,7 +66,11 @@ def server_error(status: str, message: str):
     (REFUSED, Rank1ConnectionError, True),
     (DRAINING, Rank1ConnectionError, True),
     (UNTRUSTED, AuthenticationError, False),
+    (WRONG_HOST, AuthenticationError, False),
+    (RATE_LIMITED, ServerOverloadedError, True),
+    (CLOSED, ClientClosedError, False),
     (INVALID, InvalidRequestError, False),
+    (CORE_INVALID, InvalidRequestError, False),
     (("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded"), Rank1TimeoutError, False),
     (("StatusCode.INTERNAL", "internal error: boom"), ServerError, False),
 ])
@@ -71,6 +87,14 @@ def test_invalid_request_keeps_the_server_message_and_names_the_field():
     assert error.message == INVALID[1]
     assert error.field == "max_reasoning_tokens"
     assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (INVALID, "max_reasoning_tokens"), (CORE_INVALID, "query"), (PREFIXED_INVALID, "prompt"),
+    (UNFIELDED_INVALID, None), (("StatusCode.INVALID_ARGUMENT", "in ensemble 'x': no"), None),
+])
+def test_the_field_is_parsed_past_tritons_request_id_prefix(raw, field):
+    assert server_error(*raw).field == field
 
 
 def test_backoff_doubles_up_to_the_cap_and_jitter_only_shortens():
@@ -143,7 +167,8 @@ def test_api_key_and_headers_become_lower_case_metadata():
     {"title": "", "text": "body"},
 ])
 def test_documents_render_like_the_server_library(document):
-    assert render_document(document, 0) == passage_from(document).render()
+    prompts = pytest.importorskip("rank1_triton.prompts", reason="compares with the server library")
+    assert render_document(document, 0) == prompts.passage_from(document).render()
 
 
 def test_a_document_without_text_is_rejected_before_sending():

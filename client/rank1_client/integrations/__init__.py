@@ -39,8 +39,9 @@ def result_metadata(result: RerankResult) -> dict[str, Any]:
 
 
 def rerank_options(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The rerank keywords of an integration's settings (``None`` leaves the server's default)."""
-    names = ("top_n", "instruction", "prompt", "max_reasoning_tokens", "rethink", "return_reasoning")
+    """The rerank keywords of an integration's settings (``None`` leaves the server's, or for ``timeout`` the
+    client's, default: the client reads an explicit ``timeout=None`` as "no deadline")."""
+    names = ("top_n", "instruction", "prompt", "max_reasoning_tokens", "rethink", "return_reasoning", "timeout")
     return {name: settings[name] for name in names if settings.get(name) is not None}
 
 

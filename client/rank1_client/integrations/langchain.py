@@ -80,7 +80,7 @@ class Rank1Reranker(BaseDocumentCompressor):
             return []
         if self._client is None:
             self._client = Rank1Client(self.url, **self.client_options)
-        response = self._client.rerank(query, self._documents(documents), timeout=self.timeout,
+        response = self._client.rerank(query, self._documents(documents),
                                        **rerank_options(self.__dict__))
         return self._annotated(documents, response)
 
@@ -90,7 +90,7 @@ class Rank1Reranker(BaseDocumentCompressor):
         if not documents:
             return []
         async with AsyncRank1Client(self.url, **self.client_options) as client:
-            response = await client.rerank(query, self._documents(documents), timeout=self.timeout,
+            response = await client.rerank(query, self._documents(documents),
                                            **rerank_options(self.__dict__))
         return self._annotated(documents, response)
 

@@ -74,7 +74,7 @@ class Rank1Rerank(BaseNodePostprocessor):
             return []
         if self._client is None:
             self._client = Rank1Client(self.url, **self.client_options)
-        response = self._client.rerank(query_bundle.query_str, self._texts(nodes), timeout=self.timeout,
+        response = self._client.rerank(query_bundle.query_str, self._texts(nodes),
                                        **rerank_options(self.__dict__))
         return self._annotated(nodes, response)
 
@@ -85,7 +85,7 @@ class Rank1Rerank(BaseNodePostprocessor):
         if not nodes:
             return []
         async with AsyncRank1Client(self.url, **self.client_options) as client:
-            response = await client.rerank(query_bundle.query_str, self._texts(nodes), timeout=self.timeout,
+            response = await client.rerank(query_bundle.query_str, self._texts(nodes),
                                            **rerank_options(self.__dict__))
         return self._annotated(nodes, response)
 
