@@ -24,8 +24,9 @@ import tritonclient.grpc.aio as grpcclient_aio
 from common import ENGINE_MODEL, MODELS, machine_line, triton_server
 from transformers import AutoTokenizer
 
+from rank1_triton.contract import ENGINE_OUTPUTS, names
 from rank1_triton.engines.base import EngineCapabilities, GenerationRequest, GenerationResult
-from rank1_triton.engines.tensors import ENGINE_OUTPUT_NAMES, parse_result, request_tensors
+from rank1_triton.engines.tensors import parse_result, request_tensors
 from rank1_triton.fixtures.toy_task import make_ranking_queries
 from rank1_triton.launch.values import TorchServingOptions
 from rank1_triton.reranker import DocumentScore, Rank1Reranker, ScoringOptions
@@ -48,9 +49,8 @@ class GrpcEngine:
             tensor = grpcclient_aio.InferInput(name, list(value.shape), "BOOL" if value.dtype == bool else "INT32")
             tensor.set_data_from_numpy(value)
             inputs.append(tensor)
-        wanted = [name for name in ENGINE_OUTPUT_NAMES if name != "answer_logits"]
-        if not request.return_generation_logits:
-            wanted.remove("generation_logits")
+        output_ids, sequence_length, generation_logits = names(ENGINE_OUTPUTS)  # no fused answer step here
+        wanted = [output_ids, sequence_length, *([generation_logits] if request.return_generation_logits else [])]
         result = await self._client.infer(ENGINE_MODEL, inputs,
                                           outputs=[grpcclient_aio.InferRequestedOutput(name) for name in wanted])
         return parse_result({name: result.as_numpy(name) for name in wanted})

@@ -252,26 +252,16 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def grpc_scores(url: str, args: argparse.Namespace) -> list[Scored]:
-    """Every pair through the served ``rank1`` model (gRPC)."""
-    import numpy as np
-    import tritonclient.grpc as grpcclient
+    """Every pair through the served ``rank1`` model, with the project's gRPC client (results in document order)."""
+    from rank1_client import Rank1Client
 
-    client = grpcclient.InferenceServerClient(url=url)
     scored: list[Scored] = []
-    for query, docs in QUERIES:
-        inputs = []
-        for name, items in (("query", [query]), ("documents", list(docs))):
-            array = np.array([item.encode("utf-8") for item in items], dtype=np.object_)
-            tensor = grpcclient.InferInput(name, list(array.shape), "BYTES")
-            tensor.set_data_from_numpy(array)
-            inputs.append(tensor)
-        result = client.infer("rank1", inputs, parameters={"max_reasoning_tokens": args.max_reasoning_tokens,
-                                                           "return_reasoning": True},
-                              outputs=[grpcclient.InferRequestedOutput("scores"),
-                                       grpcclient.InferRequestedOutput("reasoning")])
-        reasoning = [item.decode("utf-8") if isinstance(item, bytes) else str(item)
-                     for item in result.as_numpy("reasoning").reshape(-1)]
-        scored += [Scored(float(s), r) for s, r in zip(result.as_numpy("scores").reshape(-1), reasoning, strict=True)]
+    with Rank1Client(url) as client:
+        for query, docs in QUERIES:
+            response = client.rerank(query, list(docs), max_reasoning_tokens=args.max_reasoning_tokens,
+                                     return_reasoning=True)
+            by_index = sorted(response.results, key=lambda result: result.index)
+            scored += [Scored(result.score, result.reasoning or "") for result in by_index]
     return scored
 
 

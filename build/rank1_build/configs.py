@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rank1_triton.contract import ENGINE_MODEL_NAME
+from rank1_triton.contract import DEFAULT_ENGINE_QUEUE_SIZE, DEFAULT_MAX_DOCUMENTS, ENGINE_MODEL_NAME
 
 from .sizing import EngineShape
 
@@ -34,9 +34,9 @@ class ServingOptions:
     whose engines lose paged context FMHA (docs/engines.md, "Refusals").
     """
 
-    max_documents: int = 256
+    max_documents: int = DEFAULT_MAX_DOCUMENTS
     rank1_instance_count: int = 8  # concurrent rerank requests (one execute() per instance at a time)
-    max_queue_size: int = 4096
+    max_queue_size: int = DEFAULT_ENGINE_QUEUE_SIZE
     max_queue_delay_microseconds: int = 0
     queue_timeout_microseconds: int = 0
     batch_scheduler_policy: str = "max_utilization"

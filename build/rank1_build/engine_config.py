@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rank1_triton.contract import FUSED_ANSWER_STEP_PARAMETER, MAX_CONTEXT_PARAMETER
+from rank1_triton.launch.repository import PLACEHOLDER_PATTERN
 
 from .configs import ServingOptions
 from .errors import BuildRefusal
@@ -56,7 +57,6 @@ CPP_BACKEND = "tensorrtllm"
 LOGITS_DATATYPE = "TYPE_FP32"
 # Characters fill_template.py's argument cannot carry as we write it (no escapes), or that break the pbtxt string.
 _UNCARRIED = {",": "comma", ":": "colon", "\\": "backslash", '"': "double quote", "\n": "newline", "$": "dollar"}
-_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 _PARAMETER = re.compile(r'key:\s*"([^"]+)"\s*value:\s*\{\s*string_value:\s*"([^"]*)"')
 
 
@@ -294,7 +294,7 @@ def render_like_fill_template(template: str, argument: str) -> str:
 
 def template_placeholders(text: str) -> list[str]:
     """The ``${name}`` fields of a template, in order of first appearance."""
-    return list(dict.fromkeys(_PLACEHOLDER.findall(text)))
+    return list(dict.fromkeys(PLACEHOLDER_PATTERN.findall(text)))
 
 
 def check_template(text: str, where: str) -> list[str]:

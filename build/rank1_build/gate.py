@@ -18,10 +18,11 @@ from statistics import fmean
 from typing import Any
 
 from rank1_triton.contract import ENTRY_MODEL_NAME
-from rank1_triton.ranking_metrics import ndcg_at_k, spearman, top_k_overlap
+from rank1_triton.ranking_metrics import spearman, top_k_overlap
 
 ScoreTable = Mapping[str, Sequence[float]]
 TOP_K = 10
+NDCG = f"nDCG@{TOP_K}"
 
 
 @dataclass(frozen=True)
@@ -110,22 +111,34 @@ def load_dev_set(path: Path) -> list[DevQuery]:
     return queries
 
 
+def per_query_ndcg(dev: Sequence[DevQuery], table: ScoreTable) -> dict[str, float]:
+    """nDCG@10 of each labelled query with a relevant document, by ir-measures (trec_eval's definition) through
+    ``rank1 evaluate``'s metrics code; documents are identified by their position."""
+    from rank1_client.evaluate import compute_metrics
+
+    qrels = {q.query_id: {str(i): label for i, label in enumerate(q.relevance)}
+             for q in dev if q.relevance and any(label > 0 for label in q.relevance)}
+    run = {qid: [(str(i), float(score)) for i, score in enumerate(table[qid])] for qid in qrels}
+    metrics = compute_metrics(qrels, run, [NDCG]) if qrels else None
+    return {qid: values[NDCG] for qid, values in metrics.per_query.items()} if metrics else {}
+
+
 def compare_tables(
     dev: Sequence[DevQuery], baseline: ScoreTable, candidate: ScoreTable, thresholds: Thresholds = Thresholds()
 ) -> GateReport:
     """Compare two score tables (query_id -> one score per document) and apply the thresholds."""
+    for query in dev:
+        for name, table in (("baseline", baseline), ("candidate", candidate)):
+            if len(table[query.query_id]) != len(query.documents):
+                raise ValueError(f"{query.query_id}: {name} has {len(table[query.query_id])} scores for "
+                                 f"{len(query.documents)} documents")
+    ndcg_base, ndcg_cand = per_query_ndcg(dev, baseline), per_query_ndcg(dev, candidate)
     rows = []
     for query in dev:
         base, cand = baseline[query.query_id], candidate[query.query_id]
-        for name, scores in (("baseline", base), ("candidate", cand)):
-            if len(scores) != len(query.documents):
-                raise ValueError(
-                    f"{query.query_id}: {name} has {len(scores)} scores for {len(query.documents)} documents"
-                )
-        labels = query.relevance
         rows.append(QueryComparison(
             query.query_id, spearman(base, cand), top_k_overlap(base, cand, TOP_K),
-            ndcg_at_k(base, labels, TOP_K) if labels else None, ndcg_at_k(cand, labels, TOP_K) if labels else None,
+            ndcg_base.get(query.query_id), ndcg_cand.get(query.query_id),
         ))
     judged = [row for row in rows if row.ndcg10_baseline is not None]
     report = GateReport(

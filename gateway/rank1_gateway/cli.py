@@ -12,6 +12,7 @@ from .settings import settings_from
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rank1-gateway``: read the settings, serve until stopped."""
     settings = settings_from(argv)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)

@@ -34,9 +34,11 @@ class GatewayError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
+        """The JSON error body: ``message``, ``error``, ``error_type``, ``field``."""
         return {"message": self.message, "error": self.message, "error_type": self.error_type, "field": self.field}
 
     def response(self) -> JSONResponse:
+        """The HTTP response (status, body, ``Retry-After`` when set)."""
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 

@@ -12,6 +12,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 
 
 def route_label(path: str) -> str:
+    """The ``route`` label of a request path (unknown paths share one label)."""
     return path if path in ROUTES else "other"
 
 
@@ -34,9 +35,11 @@ class GatewayMetrics:
                                        ["kind"], registry=self.registry)
 
     def observe(self, path: str, code: int, seconds: float) -> None:
+        """Count one answered request: route, status code and latency."""
         route = route_label(path)
         self.requests.labels(route=route, code=str(code)).inc()
         self.latency.labels(route=route).observe(seconds)
 
     def exposition(self) -> bytes:
+        """The Prometheus text format of every metric."""
         return generate_latest(self.registry)

@@ -133,6 +133,7 @@ class Reranker:
 
     async def rerank(self, route: str, query: str, passages: Passages, options: Rank1Options, *,
                      top_n: int | None, truncate: str | None = None) -> RerankResponse:
+        """Score the passages with the Rank1 server; client errors become GatewayErrors with HTTP statuses."""
         limit = self.settings.max_concurrent_requests
         if limit and self._in_flight >= limit:
             raise GatewayError(429, f"the gateway is at its limit of {limit} concurrent requests; retry later",
@@ -147,7 +148,7 @@ class Reranker:
                     prompt=options.prompt, max_reasoning_tokens=options.max_reasoning_tokens,
                     rethink=options.rethink, return_reasoning=options.return_reasoning, truncate=truncate),
                 timeout=self.settings.timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11 on
             self.metrics.upstream_errors.labels(kind="timeout").inc()
             raise GatewayError(
                 504, f"the request did not finish within the gateway's deadline of {self.settings.timeout:g} s",

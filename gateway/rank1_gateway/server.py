@@ -15,6 +15,7 @@ from .settings import GatewaySettings
 
 
 def free_port() -> int:
+    """A free TCP port on localhost right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -41,9 +42,11 @@ class BackgroundGateway:
 
     @property
     def url(self) -> str:
+        """The gateway's base URL."""
         return f"http://{self.settings.host}:{self.settings.port}"
 
     def start(self, timeout_s: float = 30.0) -> BackgroundGateway:
+        """Start serving in a daemon thread; return once it answers (or raise after ``timeout_s``)."""
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
@@ -53,6 +56,7 @@ class BackgroundGateway:
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask uvicorn to exit and wait for the thread."""
         self._server.should_exit = True
         self._thread.join(timeout_s)
 

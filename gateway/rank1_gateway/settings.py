@@ -14,6 +14,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rank1_client._constants import (
+    DEFAULT_API_KEY_NAME,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+)
+
 ENV_PREFIX = "RANK1_GATEWAY_"
 API_KEYS_ENV = ENV_PREFIX + "API_KEYS"
 GRPC_API_KEY_ENV = ENV_PREFIX + "GRPC_API_KEY"
@@ -48,24 +57,24 @@ class GatewaySettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    grpc_url: str = "localhost:8001"
+    grpc_url: str = DEFAULT_URL
     grpc_ssl: bool = False
     grpc_root_certificates: Path | None = None
     grpc_client_certificate: Path | None = None
     grpc_client_key: Path | None = None
     grpc_api_key: str | None = field(default=None, repr=False)
-    grpc_api_key_name: str = "rank1-api-key"
+    grpc_api_key_name: str = DEFAULT_API_KEY_NAME
     api_keys: tuple[str, ...] = field(default=(), repr=False)
-    timeout: float = 600.0
+    timeout: float = DEFAULT_TIMEOUT
     grpc_max_retries: int = 1
-    chunk_size: int = 16
-    max_concurrency: int = 8
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     max_body_bytes: int = 8 * 1024 * 1024
     max_documents: int = 1000
     max_text_chars: int = 100_000
     max_concurrent_requests: int = 128
     retry_after_s: int = 1
-    served_model_name: str = "rank1"
+    served_model_name: str = DEFAULT_MODEL_NAME
     tokenizer: Path | None = None
     health_timeout: float = 5.0
     log_level: str = "info"
@@ -147,6 +156,7 @@ def env_name(field_name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``rank1-gateway`` command line: one flag per setting, defaults from the environment."""
     defaults = {f.name: f.default for f in fields(GatewaySettings)}
     parser = argparse.ArgumentParser(
         prog="rank1-gateway",

@@ -30,6 +30,9 @@ def names(specs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
 DEFAULT_MAX_REASONING_TOKENS = 8192
 # Room kept after prompt + budget for the forced "\n</think>" suffix and the answer position.
 ANSWER_RESERVE_TOKENS = 8
+# Documents one rerank request may carry (the client splits longer lists), and engine requests waiting at most.
+DEFAULT_MAX_DOCUMENTS = 256
+DEFAULT_ENGINE_QUEUE_SIZE = 4096
 # The official rank1.py serves with max_model_len=16000; 16384 keeps the default reasoning budget within half the
 # context, where the entry model caps its default budget.
 DEFAULT_MAX_CONTEXT_TOKENS = 16384

@@ -59,17 +59,3 @@ def top_k_overlap(a: Sequence[float], b: Sequence[float], k: int = 10) -> float:
     if depth == 0:
         return 1.0
     return len(set(ranking(a)[:depth]) & set(ranking(b)[:depth])) / depth
-
-
-def ndcg_at_k(scores: Sequence[float], relevance: Sequence[int], k: int = 10) -> float | None:
-    """nDCG@k of the ranking by ``scores`` against graded ``relevance``; None when no document is relevant."""
-    if len(scores) != len(relevance):
-        raise ValueError(f"{len(scores)} scores but {len(relevance)} relevance labels")
-
-    def dcg(gains: Sequence[int]) -> float:
-        return sum(gain / math.log2(rank + 2) for rank, gain in enumerate(gains[:k]))
-
-    ideal = dcg(sorted((max(rel, 0) for rel in relevance), reverse=True))
-    if ideal == 0:
-        return None
-    return dcg([max(relevance[index], 0) for index in ranking(scores)]) / ideal

@@ -9,8 +9,8 @@ import pytest
 from tritonclient.utils import InferenceServerException, deserialize_bytes_tensor
 
 from rank1_build import cli, gate
-from rank1_build.gate import DevQuery, Thresholds, compare_tables, load_dev_set, run_gate
-from rank1_triton.ranking_metrics import average_ranks, ndcg_at_k, ranking, spearman, top_k_overlap
+from rank1_build.gate import DevQuery, Thresholds, compare_tables, load_dev_set, per_query_ndcg, run_gate
+from rank1_triton.ranking_metrics import average_ranks, ranking, spearman, top_k_overlap
 
 
 def test_average_ranks_share_ties():
@@ -41,15 +41,19 @@ def test_top10_overlap_by_hand():
     assert top_k_overlap([0.1, 0.9, 0.5], [0.9, 0.1, 0.5], k=2) == pytest.approx(1 / 2)
 
 
-def test_ndcg_at_10_by_hand():
-    relevance = [1, 0, 2]
+def test_the_gates_ndcg_at_10_is_trec_evals_by_hand():
     ideal = 2 / math.log2(2) + 1 / math.log2(3)
-    assert ndcg_at_k([0.9, 0.5, 0.1], relevance) == pytest.approx((1 + 0 + 2 / math.log2(4)) / ideal)
-    assert ndcg_at_k([0.5, 0.1, 0.9], relevance) == pytest.approx(1.0)
-    assert ndcg_at_k([0.5, 0.1, 0.9], [0, 0, 0]) is None
+
+    def ndcg(scores, relevance):
+        documents = tuple(str(i) for i in range(len(scores)))
+        return per_query_ndcg([DevQuery("q", "q", documents, tuple(relevance))], {"q": scores}).get("q")
+
+    assert ndcg([0.9, 0.5, 0.1], [1, 0, 2]) == pytest.approx((1 + 0 + 2 / math.log2(4)) / ideal)
+    assert ndcg([0.5, 0.1, 0.9], [1, 0, 2]) == pytest.approx(1.0)
+    assert ndcg([0.5, 0.1, 0.9], [0, 0, 0]) is None  # no relevant document: not judged
     # Only the top 10 count: a relevant document at rank 11 adds nothing.
-    scores = [1.0 - i / 100 for i in range(11)]
-    assert ndcg_at_k(scores, [0] * 10 + [1]) == 0.0
+    eleven = DevQuery("q", "q", tuple(str(i) for i in range(11)), (0,) * 10 + (1,))
+    assert per_query_ndcg([eleven], {"q": [1.0 - i / 100 for i in range(11)]}) == {"q": 0.0}
 
 
 DEV = [

@@ -16,11 +16,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from deploy_helpers import REPO, TRITON_251_SETS, expand_env_references, rendered_server
+from triton_processes import is_ready, stub_pid
 
 from rank1_client import Rank1Client
 from rank1_triton.contract import ENGINE_MODEL_NAME
@@ -41,14 +41,6 @@ def build_cpu_output(model_dir: Path, out: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
 
 
-def is_ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://localhost:{port}/v2/health/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def wait_until(condition, timeout_s: float, process: subprocess.Popen, log: Path) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -57,18 +49,6 @@ def wait_until(condition, timeout_s: float, process: subprocess.Popen, log: Path
             return time.monotonic() - started
         time.sleep(0.3)
     raise AssertionError(f"not reached within {timeout_s} s:\n{log.read_text()[-4000:]}")
-
-
-def engine_stub_pid(repository: Path) -> int:
-    marker = str(repository / ENGINE_MODEL_NAME)
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if args[0].endswith("triton_python_backend_stub") and any(marker in arg for arg in args):
-            return int(cmdline.parent.name)
-    raise AssertionError(f"no engine stub under {marker}")
 
 
 def test_the_chart_serves_the_cpu_build_output(tools, random_model_dir, reranker_for, tmp_path):
@@ -101,7 +81,7 @@ def test_the_chart_serves_the_cpu_build_output(tools, random_model_dir, reranker
         print(f"\nstarted in {wait_until(lambda: is_ready(ports.http), 300, process, log):.1f} s: {' '.join(argv)}")
         with Rank1Client(f"localhost:{ports.grpc}", max_retries=5) as client:
             served = client.rerank(QUERY, DOCUMENTS, max_reasoning_tokens=BUDGET)
-            os.kill(engine_stub_pid(out / "repository"), signal.SIGKILL)
+            os.kill(stub_pid(out / "repository" / ENGINE_MODEL_NAME), signal.SIGKILL)
             wait_until(lambda: not is_ready(ports.http), 60, process, log)
             recovered = wait_until(lambda: is_ready(ports.http), 120, process, log)
             print(f"engine reloaded under the chart's flags, ready again {recovered:.1f} s after not-ready")

@@ -11,10 +11,11 @@ import os
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from triton_processes import is_ready, stub_pid
 
 from rank1_client import Rank1Client
 from rank1_client.errors import Rank1ConnectionError
@@ -24,31 +25,8 @@ from rank1_triton.launch.values import TorchServingOptions
 
 pytestmark = pytest.mark.server
 QUERY, DOCUMENTS = 'find "cat"', ["cat dog sun", "red blue moon"]
-RECOVERY_BOUND_S = 90.0  # watchdog interval (5 s) + engine reload; measured ~12 s with the toy model here
+RECOVERY_BOUND_S = 90.0  # watchdog interval (5 s) + engine reload; measured 8 s with the toy model here
 REQUEST_BOUND_S = 30.0  # no request may wait for the dead engine longer than this
-
-
-def engine_stub_pid(server) -> int:
-    """The PID of this server's engine-model stub (its command line holds the assembled repository path)."""
-    marker = str(server.repository / ENGINE_MODEL_NAME)
-    stubs = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().decode(errors="replace").split("\0")
-        except OSError:  # the process ended while we looked
-            continue
-        if args and args[0].endswith("triton_python_backend_stub") and any(marker in arg for arg in args):
-            stubs.append(int(cmdline.parent.name))
-    assert len(stubs) == 1, f"expected one engine stub under {marker}, found {stubs}"
-    return stubs[0]
-
-
-def is_ready(server) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://localhost:{server.ports.http}/v2/health/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -59,10 +37,17 @@ def crash_server(toy_model_dir, tmp_path):
     server.stop()
 
 
+def test_clients_cannot_load_or_unload_models(crash_server):
+    request = urllib.request.Request(f"http://localhost:{crash_server.ports.http}/v2/repository/index", data=b"{}")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403  # explicit model control is on, its API locked with a key nobody has
+
+
 def test_killed_engine_stub_is_reloaded_and_no_request_hangs(crash_server):
     client = Rank1Client(crash_server.grpc_url, timeout=REQUEST_BOUND_S, max_retries=0)
     before = [r.score for r in client.rerank(QUERY, DOCUMENTS, max_reasoning_tokens=16).results]
-    old_pid = engine_stub_pid(crash_server)
+    old_pid = stub_pid(crash_server.repository / ENGINE_MODEL_NAME)
     os.kill(old_pid, signal.SIGKILL)
     killed = time.monotonic()
 
@@ -82,7 +67,7 @@ def test_killed_engine_stub_is_reloaded_and_no_request_hangs(crash_server):
     sender.start()
     not_ready_at = ready_again_at = None
     while time.monotonic() - killed < RECOVERY_BOUND_S and ready_again_at is None:
-        ready = is_ready(crash_server)
+        ready = is_ready(crash_server.ports.http)
         if not ready and not_ready_at is None:
             not_ready_at = time.monotonic() - killed
         if ready and not_ready_at is not None:
@@ -95,6 +80,6 @@ def test_killed_engine_stub_is_reloaded_and_no_request_hangs(crash_server):
     assert ready_again_at is not None, f"the engine was not reloaded within {RECOVERY_BOUND_S} s"
     assert all(seconds < REQUEST_BOUND_S for _, seconds in outcomes), "a request hung on the dead engine"
     assert "ok" in {kind for kind, _ in outcomes}
-    assert engine_stub_pid(crash_server) != old_pid
+    assert stub_pid(crash_server.repository / ENGINE_MODEL_NAME) != old_pid
     after = [r.score for r in client.rerank(QUERY, DOCUMENTS, max_reasoning_tokens=16).results]
     assert after == pytest.approx(before, abs=1e-6)

@@ -30,9 +30,9 @@ def test_importing_the_client_imports_no_framework():
 def test_langchain_compressor(toy_server, expected):
     from langchain_core.documents import Document
 
-    from rank1_client.integrations.langchain import Rank1Reranker
+    from rank1_client.integrations.langchain import Rank1DocumentCompressor
 
-    reranker = Rank1Reranker(url=toy_server.grpc_url, top_n=3, **OPTIONS)
+    reranker = Rank1DocumentCompressor(url=toy_server.grpc_url, top_n=3, **OPTIONS)
     documents = [Document(page_content=text, metadata={"n": i}, id=f"doc-{i}") for i, text in enumerate(DOCUMENTS)]
     for compressed in (reranker.compress_documents(documents, QUERY),
                        asyncio.run(reranker.acompress_documents(documents, QUERY))):
@@ -52,10 +52,10 @@ def test_langchain_compressor(toy_server, expected):
 def test_langchain_compressor_titles_from_metadata(toy_server):
     from langchain_core.documents import Document
 
-    from rank1_client.integrations.langchain import Rank1Reranker
+    from rank1_client.integrations.langchain import Rank1DocumentCompressor
 
     documents = [Document(page_content=text, metadata={"title": f"t{i}"}) for i, text in enumerate(DOCUMENTS[:3])]
-    compressed = Rank1Reranker(url=toy_server.grpc_url, top_n=None, title_key="title",
+    compressed = Rank1DocumentCompressor(url=toy_server.grpc_url, top_n=None, title_key="title",
                                return_reasoning=False).compress_documents(documents, QUERY)
     with Rank1Client(toy_server.grpc_url) as client:
         reference = client.rerank(QUERY, [{"title": f"t{i}", "text": t} for i, t in enumerate(DOCUMENTS[:3])])

@@ -3,7 +3,8 @@
 import pytest
 
 from rank1_triton.engines.triton_bls import is_unavailable
-from rank1_triton.triton_models.engine_watchdog import engine_is_dead, lock_path
+from rank1_triton.errors import EngineCallError
+from rank1_triton.triton_models.engine_watchdog import EngineWatchdog, engine_is_dead, lock_path
 
 # Messages as the servers produce them: Triton 2.51 (Python backend and queue policy) and TensorRT-LLM's executor.
 TRITON_QUEUE_FULL = ("Model tensorrt_llm - Error when running inference: [request id: <id_unknown>] Exceeds maximum "
@@ -32,3 +33,43 @@ def test_engine_errors_are_classified(message, unavailable, dead):
 def test_watchdog_lock_is_per_repository(tmp_path):
     assert lock_path(str(tmp_path / "a" / "rank1")) == lock_path(str(tmp_path / "a" / "rank1"))
     assert lock_path(str(tmp_path / "a" / "rank1")) != lock_path(str(tmp_path / "b" / "rank1"))
+
+
+class FakeServer:
+    """pb_utils' model-loading API and an engine whose canary answers as scripted."""
+
+    def __init__(self, canary_errors, load_failures=0):
+        self.canary_errors = list(canary_errors)  # one entry per probe: an error message, or None for an answer
+        self.load_failures = load_failures
+        self.ready = True
+        self.calls = []
+        self.model_name = "tensorrt_llm"
+
+    def generate(self, requests):
+        message = self.canary_errors.pop(0)
+        if message is not None:
+            raise EngineCallError(message, unavailable=True)
+        return [None]
+
+    def unload_model(self, name):
+        self.calls.append("unload")
+        self.ready = False
+
+    def is_model_ready(self, name):
+        return self.ready
+
+    def load_model(self, name):
+        self.calls.append("load")
+        if self.load_failures:
+            self.load_failures -= 1
+            raise RuntimeError("load failed")
+        self.ready = True
+
+
+def test_watchdog_reloads_a_dead_engine_and_retries_a_failed_load(tmp_path):
+    server = FakeServer([DEAD_STUB, UNLOADED, None, TRITON_QUEUE_FULL], load_failures=1)
+    watchdog = EngineWatchdog(server, server, canary=None, interval_s=60, lock_file=tmp_path / "lock")
+    assert not watchdog.check() and server.calls == ["unload", "load"] and not server.ready  # the load failed
+    assert not watchdog.check() and server.calls == ["unload", "load", "load"] and server.ready  # retried
+    assert watchdog.check()
+    assert not watchdog.check() and server.calls == ["unload", "load", "load"], "a busy engine is left alone"

@@ -2,7 +2,7 @@
 
 Each module imports its framework when it is imported itself, never from ``import rank1_client``:
 
-* :mod:`rank1_client.integrations.langchain` — ``Rank1Reranker``, a LangChain ``BaseDocumentCompressor``
+* :mod:`rank1_client.integrations.langchain` — ``Rank1DocumentCompressor``, a LangChain ``BaseDocumentCompressor``
   (``pip install 'rank1-client[langchain]'``).
 * :mod:`rank1_client.integrations.llama_index` — ``Rank1Rerank``, a LlamaIndex node postprocessor
   (``pip install 'rank1-client[llama-index]'``).

@@ -1,11 +1,11 @@
-"""LangChain: ``Rank1Reranker``, a document compressor that reranks with the Rank1 server (gRPC).
+"""LangChain: ``Rank1DocumentCompressor``, a document compressor that reranks with the Rank1 server (gRPC).
 
 Example::
 
     from langchain_classic.retrievers import ContextualCompressionRetriever  # or langchain.retrievers
-    from rank1_client.integrations.langchain import Rank1Reranker
+    from rank1_client.integrations.langchain import Rank1DocumentCompressor
 
-    reranker = Rank1Reranker(url="localhost:8001", top_n=3, max_reasoning_tokens=1024)
+    reranker = Rank1DocumentCompressor(url="localhost:8001", top_n=3, max_reasoning_tokens=1024)
     documents = reranker.compress_documents(retrieved_documents, "how do vaccines work")
     documents[0].metadata["relevance_score"], documents[0].metadata["rank1_reasoning"]
 """
@@ -29,7 +29,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise missing("langchain-core", "langchain") from error
 
 
-class Rank1Reranker(BaseDocumentCompressor):
+class Rank1DocumentCompressor(BaseDocumentCompressor):
     """Reranks LangChain documents with Rank1 and keeps the best ``top_n``.
 
     Each returned document is a copy with ``relevance_score``, ``rank1_reasoning_tokens``, ``rank1_forced``,

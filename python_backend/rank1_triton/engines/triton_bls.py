@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -55,10 +54,6 @@ class TritonBLSEngine:
     async def agenerate_one(self, request: GenerationRequest) -> GenerationResult:
         """One request, awaited on its own (the entry model sends each document's next step as soon as it can)."""
         return self._read(await self._request(request).async_exec())
-
-    async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Send all requests at once and wait for every response."""
-        return list(await asyncio.gather(*(self.agenerate_one(r) for r in requests)))
 
     def _request(self, request: GenerationRequest):  # -> pb_utils.InferenceRequest
         outputs = list(_BASE_OUTPUTS)

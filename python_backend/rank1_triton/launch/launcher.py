@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from ..errors import ServerStartError
 from .tritonserver import TritonInstall, find_tritonserver
 
 LOGGER = logging.getLogger("rank1_triton.launch")
+# Header of the model-repository API's key (the Helm chart uses the same name).
+MODEL_CONTROL_HEADER = "rank1-model-control"
 
 @dataclass(frozen=True)
 class Ports:
@@ -63,6 +66,9 @@ class TritonServer:
         self._exit_timeout_s = exit_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._install: TritonInstall | None = None
+        # Explicit model control opens Triton's load/unload API to clients; lock it with a key nobody is given
+        # (the entry model's watchdog reloads through pb_utils, which the restriction does not cover).
+        self._model_control_key = secrets.token_urlsafe(16)
 
     @property
     def grpc_url(self) -> str:
@@ -96,8 +102,15 @@ class TritonServer:
             # Explicit mode lets the entry model's watchdog reload an engine model whose process died.
             "--model-control-mode=explicit",
             "--load-model=*",
+            *self._model_repository_lock(),
             *self.extra_args,
         ]
+
+    def _model_repository_lock(self) -> list[str]:
+        if any("model-repository" in arg for arg in self.extra_args):
+            return []  # the caller restricts it (tritonserver refuses a protocol in two restrictions)
+        restriction = f"model-repository:{MODEL_CONTROL_HEADER}={self._model_control_key}"
+        return [f"--grpc-restricted-protocol={restriction}", f"--http-restricted-api={restriction}"]
 
     def start(self, timeout_s: float = 300.0) -> None:
         """Start the server and block until every model is ready (or raise ServerStartError)."""

@@ -14,7 +14,8 @@ from ..contract import ENGINE_MODEL_NAME, ENTRY_MODEL_NAME
 from ..errors import TemplateError
 
 EngineKind = Literal["torch", "tensorrt-llm"]
-_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+# A ${name} field of a model-config template (the syntax of NVIDIA's fill_template.py, string.Template).
+PLACEHOLDER_PATTERN = re.compile(r"\$\{(\w+)\}")
 
 
 def templates_dir() -> Path:
@@ -27,7 +28,7 @@ def templates_dir() -> Path:
 
 def placeholders(text: str) -> set[str]:
     """The ``${name}`` fields of a config template."""
-    return set(_PLACEHOLDER.findall(text))
+    return set(PLACEHOLDER_PATTERN.findall(text))
 
 
 def assemble_repository(
@@ -54,7 +55,7 @@ def assemble_repository(
         raise ValueError(f"engine must be 'torch' or 'tensorrt-llm', got {engine!r}")
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    shutil.copytree(source, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.tensorrtllm.pbtxt"))
+    shutil.copytree(source, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     engine_dir = out_dir / ENGINE_MODEL_NAME
     if engine == "tensorrt-llm":
         shutil.rmtree(engine_dir, ignore_errors=True)

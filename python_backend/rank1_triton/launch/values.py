@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import DEFAULT_MAX_CONTEXT_TOKENS, ENGINE_MODEL_NAME
+from ..contract import (
+    DEFAULT_ENGINE_QUEUE_SIZE,
+    DEFAULT_MAX_CONTEXT_TOKENS,
+    DEFAULT_MAX_DOCUMENTS,
+    DEFAULT_MAX_REASONING_TOKENS,
+    ENGINE_MODEL_NAME,
+)
 
 
 @dataclass(frozen=True)
@@ -18,11 +24,11 @@ class TorchServingOptions:
     num_threads: int = 1
     entry_instances: int = 4  # rank1 model instances: how many rerank requests run at once
     max_batch_size: int = 64
-    max_queue_size: int = 4096
+    max_queue_size: int = DEFAULT_ENGINE_QUEUE_SIZE
     max_queue_delay_microseconds: int = 40000  # lets one request's documents gather into one engine batch
     queue_timeout_microseconds: int = 0
-    max_documents: int = 256
-    default_max_reasoning_tokens: int = 8192
+    max_documents: int = DEFAULT_MAX_DOCUMENTS
+    default_max_reasoning_tokens: int = DEFAULT_MAX_REASONING_TOKENS
     max_context_tokens: int | None = None
     # False: the engine model behaves as TensorRT-LLM's (no fused answer step), so the entry model sends each
     # natural answer as its own one-token request with return_generation_logits (tested on CPU in both modes).

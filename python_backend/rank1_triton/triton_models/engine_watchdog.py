@@ -54,6 +54,7 @@ class EngineWatchdog:
         self._lock: IO[str] | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._reload_pending = False  # a reload failed half-way: the engine may be unloaded, so load it again
         self._thread = threading.Thread(target=self._run, name="rank1-engine-watchdog", daemon=True)
 
     def start(self) -> None:
@@ -94,27 +95,35 @@ class EngineWatchdog:
                 self.check()
 
     def check(self) -> bool:
-        """Probe the engine once; reload it if its process is gone. Returns whether it answered."""
+        """Probe the engine once; reload it if its process is gone (or a reload did not finish). Returns whether
+        it answered."""
         try:
             self._engine.generate([self._canary])
         except EngineCallError as error:
-            if engine_is_dead(str(error)):
+            if engine_is_dead(str(error)) or self._reload_pending:
                 self._reload(str(error))
             else:
-                LOGGER.debug("engine canary: %s", error)  # busy or reloading: not a dead process
+                LOGGER.debug("engine canary: %s", error)  # busy, or a reload by someone else: not a dead process
             return False
+        self._reload_pending = False
         return True
 
     def _reload(self, reason: str) -> None:
         name = self._engine.model_name
         LOGGER.warning("engine model %r is not serving (%s): reloading it", name, reason)
         started = time.monotonic()
+        self._reload_pending = True  # until the engine is loaded again
         try:
-            self._pb.unload_model(name)
-            while self._pb.is_model_ready(name) and time.monotonic() - started < UNLOAD_TIMEOUT_S:
+            if self._pb.is_model_ready(name):
+                self._pb.unload_model(name)
+            while self._pb.is_model_ready(name):
+                if time.monotonic() - started > UNLOAD_TIMEOUT_S:
+                    LOGGER.warning("engine model %r still unloading after %.0f s; next probe", name, UNLOAD_TIMEOUT_S)
+                    return
                 time.sleep(0.2)
             self._pb.load_model(name)
+            self._reload_pending = False
         except Exception:  # the server keeps reporting not-ready; the next probe tries again
-            LOGGER.exception("reloading engine model %r failed", name)
+            LOGGER.exception("reloading engine model %r failed; the next probe tries again", name)
             return
         LOGGER.warning("engine model %r reloaded in %.1f s", name, time.monotonic() - started)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
-from ..contract import DEFAULT_MAX_REASONING_TOKENS, ENGINE_MODEL_NAME, ENTRY_INPUTS, names
+from ..contract import DEFAULT_MAX_DOCUMENTS, DEFAULT_MAX_REASONING_TOKENS, ENGINE_MODEL_NAME, ENTRY_INPUTS, names
 from ..engines.base import GenerationRequest
 from ..engines.tensors import named_tensors
 from ..engines.triton_bls import TritonBLSEngine
@@ -47,7 +47,7 @@ class Rank1EntryModel:
         tokenizer = Rank1Tokenizer(load_tokenizer(parameters["tokenizer_dir"]))
         self.engine = TritonBLSEngine(self._pb, engine_name, capabilities)
         self.reranker = Rank1Reranker(self.engine, tokenizer)
-        self.max_documents = int(parameters.get("max_documents", "256"))
+        self.max_documents = int(parameters.get("max_documents", DEFAULT_MAX_DOCUMENTS))
         self.default_budget = min(
             int(parameters.get("default_max_reasoning_tokens", DEFAULT_MAX_REASONING_TOKENS)),
             capabilities.max_context_tokens // 2,
