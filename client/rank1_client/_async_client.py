@@ -11,7 +11,7 @@ import tritonclient.grpc.aio as grpcclient_aio
 
 from ._base_client import BaseRank1Client, CallSettings, Timeout
 from ._chunks import JobQueue, Outcome, QueryPlan
-from ._constants import MODEL_INDEX_TIMEOUT
+from ._constants import READINESS_CHECK_TIMEOUT
 from ._protocol import ChunkRequest, RerankKwargs, ScoredChunk, read_result
 from ._retry import acall_with_retries
 from ._transport import ChannelPool, Lease, close_async_client, is_unknown_model, server_errors
@@ -169,8 +169,8 @@ class AsyncRank1Client(BaseRank1Client):
             except Rank1Error as error:
                 failed[:] = [lease]
                 if is_unknown_model(error):
-                    served = await self._served_models(lease.client, call)
-                    raise self._unknown_model(error, served) from error.__cause__
+                    ready = await self._server_ready(lease.client, call)
+                    raise self._unknown_model(error, ready) from error.__cause__
                 raise
             finally:
                 self._channels.release(lease)
@@ -187,13 +187,11 @@ class AsyncRank1Client(BaseRank1Client):
                               document_indices=request.document_indices)
             raise
 
-    async def _served_models(self, client: grpcclient_aio.InferenceServerClient,
-                             call: CallSettings) -> list[str] | None:
+    async def _server_ready(self, client: grpcclient_aio.InferenceServerClient, call: CallSettings) -> bool | None:
         try:
             with server_errors(self.url):
-                index = await client.get_model_repository_index(
-                    headers=call.metadata, client_timeout=call.deadline.cap(MODEL_INDEX_TIMEOUT))
-            return [model.name for model in index.models]
+                return bool(await client.is_server_ready(
+                    headers=call.metadata, client_timeout=call.deadline.cap(READINESS_CHECK_TIMEOUT)))
         except Rank1Error:
             return None
 

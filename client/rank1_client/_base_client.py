@@ -205,15 +205,18 @@ class BaseRank1Client:
         seconds = DEFAULT_HEALTH_TIMEOUT if timeout is NOT_GIVEN else _seconds("timeout", timeout)
         return Deadline.after(seconds), self._transport.metadata()
 
-    def _unknown_model(self, error: Rank1Error, served: list[str] | None) -> Rank1Error:
-        """What a ``NOT_FOUND`` "unknown model" means, given the names in the server's model index (``None``:
-        the index could not be read): a missing model, a draining server, or not known yet."""
-        if served is None:
+    def _unknown_model(self, error: Rank1Error, server_ready: bool | None) -> Rank1Error:
+        """What a ``NOT_FOUND`` "unknown model" means, given whether the server says it is ready (``None``: it did
+        not answer): a ready server lacks the model (mistyped), a not-ready one is draining or still loading.
+
+        Readiness rather than the model index: deployments lock Triton's model-repository API (explicit model
+        control opens load/unload to clients), and the index belongs to it."""
+        if server_ready is None:
             unverified = UnverifiedUnknownModel(error.message, status=error.status)
             unverified.__cause__ = error.__cause__
             return unverified
-        if self._model_name in served:
-            return error  # listed but not served: the server is unloading it (draining) or loading it
+        if not server_ready:
+            return error  # shutting down (draining) or still loading its models: retried
         return ModelNotFoundError(
-            f"{self.url}: the server serves no model named {self._model_name!r} (its models: "
-            f"{', '.join(sorted(served)) or 'none'}); check model_name", status=error.status)
+            f"{self.url}: the server is ready but serves no model named {self._model_name!r}; check model_name",
+            status=error.status)

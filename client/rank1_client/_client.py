@@ -11,7 +11,7 @@ import tritonclient.grpc as grpcclient
 
 from ._base_client import BaseRank1Client, CallSettings, Timeout
 from ._chunks import JobQueue, Outcome, QueryPlan
-from ._constants import MODEL_INDEX_TIMEOUT
+from ._constants import READINESS_CHECK_TIMEOUT
 from ._protocol import ChunkRequest, RerankKwargs, ScoredChunk, read_result
 from ._retry import call_with_retries
 from ._transport import ChannelPool, Lease, is_unknown_model, server_errors
@@ -238,7 +238,7 @@ class Rank1Client(BaseRank1Client):
             except Rank1Error as error:
                 failed[:] = [lease]
                 if is_unknown_model(error):
-                    raise self._unknown_model(error, self._served_models(lease.client, call)) from error.__cause__
+                    raise self._unknown_model(error, self._server_ready(lease.client, call)) from error.__cause__
                 raise
             finally:
                 self._channels.release(lease)
@@ -280,13 +280,12 @@ class Rank1Client(BaseRank1Client):
                 raise error
         return result
 
-    def _served_models(self, client: grpcclient.InferenceServerClient, call: CallSettings) -> list[str] | None:
-        """The model names in the server's repository index, or ``None`` when it cannot be read."""
+    def _server_ready(self, client: grpcclient.InferenceServerClient, call: CallSettings) -> bool | None:
+        """Whether the server says it is ready, or ``None`` when it does not answer."""
         try:
             with server_errors(self.url):
-                index = client.get_model_repository_index(headers=call.metadata,
-                                                          client_timeout=call.deadline.cap(MODEL_INDEX_TIMEOUT))
-            return [model.name for model in index.models]
+                return bool(client.is_server_ready(headers=call.metadata,
+                                                   client_timeout=call.deadline.cap(READINESS_CHECK_TIMEOUT)))
         except Rank1Error:
             return None
 

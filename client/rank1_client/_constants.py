@@ -17,11 +17,11 @@ DEFAULT_DEADLINE: float | None = None
 DEFAULT_HEALTH_TIMEOUT = 10.0
 """Seconds a whole health or readiness check may take (its three calls together)."""
 
-MODEL_INDEX_TIMEOUT = 2.0
-"""Seconds the check of the server's model index may take after a ``NOT_FOUND`` "unknown model" answer."""
+READINESS_CHECK_TIMEOUT = 2.0
+"""Seconds the server's readiness check may take after a ``NOT_FOUND`` "unknown model" answer."""
 
 UNKNOWN_MODEL_RETRIES = 2
-"""Retries after "unknown model" when the model index could not be read to tell a typo from a draining server."""
+"""Retries after "unknown model" when the server's readiness could not be read to tell a typo from a draining server."""
 
 DEFAULT_MAX_RETRIES = 3
 """Retries of one request after a transient failure (queue full, rate-limited, draining, connection refused)."""

@@ -44,7 +44,7 @@ def needs_new_channel(error: Rank1Error) -> bool:
 
 
 class UnverifiedUnknownModel(Rank1ConnectionError):
-    """``NOT_FOUND`` "unknown model" while the model index could not be read: a typo or a draining server."""
+    """``NOT_FOUND`` "unknown model" while the server's readiness could not be read: a typo or a draining server."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def final_error(error: Rank1Error, attempts: int) -> Rank1Error:
     """The error to raise once retrying stops: an "unknown model" that never went away is a missing model."""
     if isinstance(error, UnverifiedUnknownModel):
         final = ModelNotFoundError(
-            f"{error.message} (on {attempts} attempt{'s' if attempts > 1 else ''}; the server's model index could "
+            f"{error.message} (on {attempts} attempt{'s' if attempts > 1 else ''}; the server's readiness could "
             "not be read to tell a mistyped model_name from a draining server)", status=error.status)
         final._concerning(request_id=error.request_id, query=error.query, position=error.position,
                           document_indices=error.document_indices)

@@ -1,7 +1,7 @@
 """An in-process fake of Triton's gRPC inference service, for client tests that need no tritonserver.
 
 It speaks the real protocol (tritonclient's ``service_pb2``), answers ``ModelInfer`` for the ``rank1`` model with
-deterministic scores (``1 / (1 + len(text))``), and lets a test script failures, slow answers and the model index,
+deterministic scores (``1 / (1 + len(text))``), and lets a test script failures, slow answers and readiness,
 and see what each request carried (request id, priority, metadata, deadline, peer) and whether it was cancelled.
 """
 
@@ -64,8 +64,8 @@ class Behaviour:
     fail: Callable[[Seen], Failure | None] = lambda seen: None
     # Scripted failures, one per call, before normal answers.
     script: list[Failure] = field(default_factory=list)
-    # Model names in the repository index; None: the index call fails (as behind a gateway that blocks it).
-    index: list[str] | None = field(default_factory=lambda: [MODEL])
+    # What ServerReady answers; None: the call fails (a server that is going away).
+    ready: bool | None = True
     served: set[str] = field(default_factory=lambda: {MODEL})
 
 
@@ -131,25 +131,20 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
             response.raw_output_contents.append(raw)
         return response
 
-    # --- health and index --------------------------------------------------------------------------------------
+    # --- health --------------------------------------------------------------------------------------
     def ServerLive(self, request, context):
         return service_pb2.ServerLiveResponse(live=True)
 
     def ServerReady(self, request, context):
         time.sleep(self.behaviour.delay_s)
-        return service_pb2.ServerReadyResponse(ready=True)
+        if self.behaviour.ready is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Socket closed")
+        return service_pb2.ServerReadyResponse(ready=self.behaviour.ready)
 
     def ModelReady(self, request, context):
         time.sleep(self.behaviour.delay_s)
         return service_pb2.ModelReadyResponse(ready=request.name in self.behaviour.served)
 
-    def RepositoryIndex(self, request, context):
-        if self.behaviour.index is None:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "This protocol is restricted, expecting header "
-                                                       "'triton-grpc-protocol-admin-key'")
-        models = [service_pb2.RepositoryIndexResponse.ModelIndex(name=name, state="UNAVAILABLE")
-                  for name in self.behaviour.index]
-        return service_pb2.RepositoryIndexResponse(models=models)
 
 
 class FakeServer:

@@ -127,7 +127,7 @@ def test_return_exceptions_puts_each_failure_in_its_place(fake_server, mode):
 def test_a_mistyped_model_name_is_model_not_found_at_once(fake_server, mode):
     options = {"model_name": "rank2", "max_retries": 5, "initial_retry_delay": 5.0}
     started = time.monotonic()
-    with pytest.raises(ModelNotFoundError, match=r"no model named 'rank2' \(its models: rank1\)") as error:
+    with pytest.raises(ModelNotFoundError, match=r"ready but serves no model named 'rank2'") as error:
         run(mode, fake_server.url, "rerank", "q", DOCUMENTS[:1], options=options)
     assert time.monotonic() - started < 3
     assert len(fake_server.seen) == 1, "not retried"
@@ -136,9 +136,10 @@ def test_a_mistyped_model_name_is_model_not_found_at_once(fake_server, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_draining_server_is_retried_on_a_new_connection(fake_server, mode):
-    # Triton 2.51 answers "unknown model" for every model while it drains; the index still lists the model.
+    # Triton 2.51 answers "unknown model" for every model while it drains, and reports itself not ready.
     unknown = (grpc.StatusCode.NOT_FOUND, f"Request for unknown model: '{MODEL}' is not found")
     fake_server.behaviour.script = [unknown, unknown]
+    fake_server.behaviour.ready = False
     response = run(mode, fake_server.url, "rerank", "q", DOCUMENTS[:2], options=FAST)
     assert response.usage.documents == 2
     peers = [seen.peer for seen in fake_server.seen]
@@ -146,9 +147,9 @@ def test_a_draining_server_is_retried_on_a_new_connection(fake_server, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_unknown_model_with_an_unreadable_index_is_retried_a_little_then_not_found(fake_server, mode):
+def test_unknown_model_with_an_unreadable_readiness_is_retried_a_little_then_not_found(fake_server, mode):
     fake_server.behaviour.served = set()
-    fake_server.behaviour.index = None  # the repository index is restricted (or not routed by a gateway)
+    fake_server.behaviour.ready = None  # the readiness call fails too
     with pytest.raises(ModelNotFoundError, match="tell a mistyped model_name from a draining server") as error:
         run(mode, fake_server.url, "rerank", "q", DOCUMENTS[:1], options={**FAST, "max_retries": 8})
     assert len(fake_server.seen) == 3  # two retries, not eight

@@ -232,12 +232,10 @@ def test_request_id_priority_and_extra_headers_on_a_real_server(plain_server, mo
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_mistyped_model_name_is_not_found_without_retries(plain_server, mode, caplog):
-    started = time.monotonic()
     with caplog.at_level(logging.INFO, logger="rank1_client"), pytest.raises(ModelNotFoundError) as error:
         call(mode, plain_server.grpc_url, "rerank", QUERY, RENDERED[:1],
              options={"model_name": "rank_1", "max_retries": 5, "initial_retry_delay": 2.0})
-    assert time.monotonic() - started < 2.0
-    assert "no model named 'rank_1'" in error.value.message and "rank1" in error.value.message
+    assert "ready but serves no model named 'rank_1'" in error.value.message
     assert not [r for r in caplog.records if r.getMessage().startswith("retry")]
 
 
