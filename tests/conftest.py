@@ -176,32 +176,31 @@ def start_server(model_dir: Path, work_dir: Path, options: TorchServingOptions |
     return server
 
 
-@pytest.fixture(scope="session")
-def random_server(random_model_dir, tmp_path_factory):
-    server = start_server(random_model_dir, tmp_path_factory.mktemp("random-server"))
-    yield server
-    server.stop()
+def _session_server(request, model: str, *, fused_answer_step: bool):
+    """A server for the session's ``model`` fixture, stopped at the session's end."""
+    work_dir = request.getfixturevalue("tmp_path_factory").mktemp(request.fixturename)
+    server = start_server(request.getfixturevalue(f"{model}_model_dir"), work_dir,
+                          server_options(fused_answer_step=fused_answer_step))
+    request.addfinalizer(server.stop)
+    return server
 
 
 @pytest.fixture(scope="session")
-def toy_server(toy_model_dir, tmp_path_factory):
-    server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-server"))
-    yield server
-    server.stop()
+def random_server(request):
+    return _session_server(request, "random", fused_answer_step=True)
 
 
 @pytest.fixture(scope="session")
-def toy_trtllm_server(toy_model_dir, tmp_path_factory):
+def toy_server(request):
+    return _session_server(request, "toy", fused_answer_step=True)
+
+
+@pytest.fixture(scope="session")
+def toy_trtllm_server(request):
     """The toy model behind an engine model that behaves as TensorRT-LLM's (no fused answer step)."""
-    server = start_server(toy_model_dir, tmp_path_factory.mktemp("toy-trtllm-server"),
-                          server_options(fused_answer_step=False))
-    yield server
-    server.stop()
+    return _session_server(request, "toy", fused_answer_step=False)
 
 
 @pytest.fixture(scope="session")
-def random_trtllm_server(random_model_dir, tmp_path_factory):
-    server = start_server(random_model_dir, tmp_path_factory.mktemp("random-trtllm-server"),
-                          server_options(fused_answer_step=False))
-    yield server
-    server.stop()
+def random_trtllm_server(request):
+    return _session_server(request, "random", fused_answer_step=False)
