@@ -29,11 +29,11 @@ import tritonclient.grpc as grpcclient
 from common import ENGINE_MODEL, ENTRY_MODEL, MODELS, ModelStats, machine_line, model_stats, triton_server
 from transformers import AutoTokenizer
 
-from rank1_triton.contract import DEFAULT_MAX_CONTEXT_TOKENS
+from rank1_triton.contract import DEFAULT_MAX_CONTEXT_TOKENS, SCHEDULERS
 from rank1_triton.engines.base import EngineCapabilities, GenerationRequest, GenerationResult
 from rank1_triton.engines.torch_engine import TorchEngine
 from rank1_triton.fixtures.toy_task import make_ranking_queries
-from rank1_triton.launch.values import TorchServingOptions, model_context
+from rank1_triton.launch.values import STATIC_BATCHING_DELAY_US, TorchServingOptions, model_context
 from rank1_triton.reranker import Rank1Reranker, ScoringOptions
 from rank1_triton.tokenization import Rank1Tokenizer
 
@@ -99,29 +99,46 @@ def server_stats(client: grpcclient.InferenceServerClient) -> tuple[ModelStats, 
     return model_stats(client, ENTRY_MODEL), model_stats(client, ENGINE_MODEL)
 
 
-def breakdown(local: list[Run], served: list[Run], entry: ModelStats, engine: ModelStats) -> list[tuple[str, float]]:
-    """Milliseconds per request of each part of the served time, in-process figures first for reference."""
+def breakdown(local: list[Run], served: list[Run], entry: ModelStats, engine: ModelStats,
+              scheduler: str) -> list[tuple[str, float]]:
+    """Milliseconds per request of each part of the served time, in-process figures first for reference.
+
+    With the in-flight scheduler the engine model's ``execute`` only hands requests to the engine thread, so
+    Triton's statistics cannot split the engine's time from the BLS hops: those rows are merged.
+    """
     n = len(served)
     local_ms = statistics.fmean(r.seconds for r in local) * 1e3
     tokenize_ms = statistics.fmean(r.tokenize_seconds for r in local) * 1e3
     served_ms = statistics.fmean(r.seconds for r in served) * 1e3
-    engine_wall_ms = engine.batch_compute.ns / n / 1e6
     entry_io_ms = entry.queue.mean_ms + entry.compute_input.mean_ms + entry.compute_output.mean_ms
-    return [
+    rows = [
         ("in-process: engine rounds (TorchEngine.generate)", local_ms - tokenize_ms),
         ("in-process: templating + tokenisation", tokenize_ms),
         ("in-process total", local_ms),
-        ("Triton: tensorrt_llm executions (wall, all batches)", engine_wall_ms),
-        ("  of which beyond the in-process engine (extra batches, tensor parsing, results, logits copies)",
-         engine_wall_ms - (local_ms - tokenize_ms)),
-        ("Triton: templating + tokenisation in rank1 (in-process figure)", tokenize_ms),
-        ("Triton: BLS hops + engine queue/batching delay + rank1 Python (rest of rank1 compute)",
-         entry.compute_infer.mean_ms - tokenize_ms - engine_wall_ms),
+    ]
+    if scheduler == "static":
+        engine_wall_ms = engine.batch_compute.ns / n / 1e6
+        rows += [
+            ("Triton: tensorrt_llm executions (wall, all batches)", engine_wall_ms),
+            ("  of which beyond the in-process engine (extra batches, tensor parsing, results, logits copies)",
+             engine_wall_ms - (local_ms - tokenize_ms)),
+            ("Triton: templating + tokenisation in rank1 (in-process figure)", tokenize_ms),
+            ("Triton: BLS hops + engine queue/batching delay + rank1 Python (rest of rank1 compute)",
+             entry.compute_infer.mean_ms - tokenize_ms - engine_wall_ms),
+        ]
+    else:
+        rows += [
+            ("Triton: templating + tokenisation in rank1 (in-process figure)", tokenize_ms),
+            ("Triton: engine (in-flight, its own thread) + BLS hops + rank1 Python", entry.success.mean_ms
+             - entry_io_ms - tokenize_ms),
+        ]
+    rows += [
         ("Triton: rank1 queue + input/output tensors", entry_io_ms),
         ("gRPC + protobuf (de)serialisation, client and server (outside Triton's stats)",
          served_ms - entry.success.mean_ms),
         ("Triton total (client wall time)", served_ms),
     ]
+    return rows
 
 
 def bench_model(name: str, model_dir: Path, args: argparse.Namespace, serving: TorchServingOptions) -> dict:
@@ -162,7 +179,7 @@ def bench_model(name: str, model_dir: Path, args: argparse.Namespace, serving: T
         "engine_calls": engine_stats.success.count / len(served),
         "engine_queue_ms": engine_stats.queue.mean_ms,
         "engine_batch_sizes": ", ".join(f"{count}×{size}" for size, count in sorted(engine_stats.batch_sizes.items())),
-        "parts": breakdown(local, served, entry, engine_stats),
+        "parts": breakdown(local, served, entry, engine_stats, serving.scheduler),
     }
 
 
@@ -172,19 +189,26 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=32, help="documents per request")
     parser.add_argument("--budget", type=int, default=32, help="max_reasoning_tokens")
     parser.add_argument("--repeats", type=int, default=6, help="requests timed on each path (alternating order)")
-    parser.add_argument("--max-queue-delay-us", type=int, default=TorchServingOptions.max_queue_delay_microseconds,
-                        help="the engine model's dynamic-batching delay (server default %(default)s)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=TorchServingOptions.scheduler,
+                        help="the engine model's scheduler (server default %(default)s)")
+    parser.add_argument("--max-queue-delay-us", type=int,
+                        help="the engine model's dynamic-batching delay (default: 0 in-flight, "
+                             f"{STATIC_BATCHING_DELAY_US} static)")
     parser.add_argument("--entry-instances", type=int, default=TorchServingOptions.entry_instances,
                         help="rank1 model instances (server default %(default)s; one request runs at a time here)")
     args = parser.parse_args()
+    delay = args.max_queue_delay_us
+    if delay is None:
+        delay = STATIC_BATCHING_DELAY_US if args.scheduler == "static" else 0
     serving = TorchServingOptions(max_documents=max(args.docs, 1), default_max_reasoning_tokens=args.budget,
-                                  max_queue_delay_microseconds=args.max_queue_delay_us,
+                                  scheduler=args.scheduler, max_queue_delay_microseconds=delay,
                                   entry_instances=args.entry_instances)
     torch.set_num_threads(serving.num_threads)  # the engine model's setting
     rows = [bench_model(name, MODELS[name](), args, serving) for name in args.models]
 
     for row in rows:
-        print(f"\n{row['model']}: where the Triton time goes, ms per request. Engine batches per request: "
+        print(f"\n{row['model']}: where the Triton time goes, ms per request. Engine model executions per "
+              f"request (static: batches; in-flight: hand-offs): "
               f"{row['engine_batches']:.1f} in Triton ({row['engine_calls']:.0f} BLS calls; count×size over the run: "
               f"{row['engine_batch_sizes']}; mean queue wait per call {row['engine_queue_ms']:.1f} ms) vs "
               f"{row['local_batches']:.1f} in-process")
@@ -193,8 +217,9 @@ def main() -> None:
         for part, ms in row["parts"]:
             print(f"| {part} | {ms:.1f} | {100 * ms / row['served_ms']:.1f} |")
     print(f"\nCPU ({machine_line()}); torch threads {serving.num_threads} on both paths; {args.docs} documents, "
-          f"budget {args.budget} tokens, mean of {args.repeats} requests per path, alternating; engine "
-          f"max_queue_delay {serving.max_queue_delay_microseconds} µs; {serving.entry_instances} rank1 instances")
+          f"budget {args.budget} tokens, mean of {args.repeats} requests per path, alternating; {serving.scheduler} "
+          f"engine, max_queue_delay {serving.max_queue_delay_microseconds} µs; "
+          f"{serving.entry_instances} rank1 instances")
     print("| model | reasoning tokens/doc | forced | in-process ms | Triton (gRPC) ms | ratio (goal ≤ 1.05) "
           "| max score diff |")
     print("|---|---|---|---|---|---|---|")

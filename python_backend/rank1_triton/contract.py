@@ -33,6 +33,8 @@ ANSWER_RESERVE_TOKENS = 8
 # Documents one rerank request may carry (the client splits longer lists), and engine requests waiting at most.
 DEFAULT_MAX_DOCUMENTS = 256
 DEFAULT_ENGINE_QUEUE_SIZE = 4096
+# Tokens one step of the PyTorch engine's in-flight scheduler feeds through the model (TensorRT-LLM: max_num_tokens).
+DEFAULT_MAX_NUM_TOKENS = 1024
 # The official rank1.py serves with max_model_len=16000; 16384 keeps the default reasoning budget within half the
 # context, where the entry model caps its default budget.
 DEFAULT_MAX_CONTEXT_TOKENS = 16384
@@ -49,6 +51,9 @@ ENGINE_INPUTS: tuple[TensorSpec, ...] = (
     TensorSpec("runtime_top_k", "TYPE_INT32", (1,), optional=True),
     TensorSpec("return_generation_logits", "TYPE_BOOL", (1,), optional=True),
     TensorSpec("exclude_input_in_output", "TYPE_BOOL", (1,), optional=True),
+    # True cancels the in-flight request with the same request id (NVIDIA's tensorrt_llm_bls sends it from
+    # lib/triton_decoder.py send_cancellation_request, with empty input_ids and request_output_len 0).
+    TensorSpec("stop", "TYPE_BOOL", (1,), optional=True),
 )
 ENGINE_OUTPUTS: tuple[TensorSpec, ...] = (
     TensorSpec("output_ids", "TYPE_INT32", (-1, -1)),
@@ -60,6 +65,9 @@ FUSED_ANSWER_INPUTS: tuple[TensorSpec, ...] = (TensorSpec("answer_token_ids", "T
 FUSED_ANSWER_OUTPUTS: tuple[TensorSpec, ...] = (TensorSpec("answer_logits", "TYPE_FP32", (-1,)),)
 FUSED_ANSWER_STEP_PARAMETER = "rank1_fused_answer_step"
 MAX_CONTEXT_PARAMETER = "rank1_max_context_tokens"
+# The PyTorch engine model's batching: "inflight" (token-level, the default) or "static" (kept for comparison).
+SCHEDULER_PARAMETER = "rank1_scheduler"
+SCHEDULERS = ("inflight", "static")
 # Values of the PyTorch engine model's ``dtype`` parameter.
 TORCH_DTYPES = ("float32", "bfloat16", "float16")
 

@@ -7,6 +7,7 @@
     │   └── PromptTooLongError  the prompt does not fit the context next to the reasoning budget
     ├── RequestCancelledError   the caller cancelled (or its deadline passed); remaining engine work skipped
     ├── EngineCallError         the engine model answered with an error (``unavailable``: overloaded or reloading)
+    ├── EngineQueueFullError    the PyTorch engine's queue of waiting requests is full (UNAVAILABLE: retry)
     ├── TemplateError           a model-repository template and its values disagree
     ├── ServerStartError        tritonserver could not start; the message says why and what to do
     └── ModelNotAvailableError  a checkpoint is neither a local folder nor downloadable
@@ -41,6 +42,13 @@ class EngineCallError(Rank1TritonError):
     def __init__(self, message: str, *, unavailable: bool) -> None:
         super().__init__(message)
         self.unavailable = unavailable
+
+
+class EngineQueueFullError(Rank1TritonError):
+    """The in-flight scheduler's queue holds ``max_queue_size`` requests; the message is Triton's queue-full one."""
+
+    def __init__(self, max_queue_size: int) -> None:
+        super().__init__(f"Exceeds maximum queue size: {max_queue_size} engine requests are waiting")
 
 
 class TemplateError(Rank1TritonError):

@@ -27,6 +27,9 @@ from .tokenization import EncodedPrompt, Rank1Tokenizer, trusted
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+# How often ascore asks whether its caller cancelled (Triton's request.is_cancelled() is an IPC round trip).
+CANCEL_POLL_S = 0.1
+
 
 @dataclass(frozen=True)
 class ScoringOptions:
@@ -151,31 +154,45 @@ class Rank1Reranker:
         options: ScoringOptions,
         agenerate_one: Callable[[GenerationRequest], Awaitable[GenerationResult]],
         cancelled: Callable[[], bool] = lambda: False,
+        poll_s: float = CANCEL_POLL_S,
     ) -> list[DocumentScore]:
         """``score`` with an asynchronous engine call per request (the Triton entry model's BLS).
 
         Each document advances on its own: its next request (the answer step, a rethink) goes out as soon as its
-        previous one returns, so the engine still holds its KV blocks. ``cancelled`` is checked before each
-        engine call; when it turns true, RequestCancelledError is raised and no further request is sent.
+        previous one returns, so the engine still holds its KV blocks. ``cancelled`` is polled every ``poll_s``;
+        when it turns true, every document's task is cancelled (an engine call in flight is cancelled with it,
+        see ``TritonBLSEngine.agenerate_one``) and RequestCancelledError is raised. When one document fails, the
+        others are cancelled the same way.
         """
 
         async def run(steps: DocumentSteps) -> DocumentScore:
             request = next(steps)
             while True:
-                if cancelled():
-                    steps.close()
-                    raise RequestCancelledError("the request was cancelled")
                 try:
                     request = steps.send(await agenerate_one(request))
                 except StopIteration as done:
                     return done.value
 
+        async def watch() -> None:
+            while not cancelled():
+                await asyncio.sleep(poll_s)
+            raise RequestCancelledError("the request was cancelled")
+
         tasks = [asyncio.ensure_future(run(self.document_steps(p, options))) for p in prompts]
+        results = asyncio.gather(*tasks)
+        watcher = asyncio.ensure_future(watch())
         try:
-            return list(await asyncio.gather(*tasks))
+            await asyncio.wait({results, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if results.done():
+                return list(results.result())
+            watcher.result()  # raises RequestCancelledError
+            raise AssertionError("the watcher ends only by cancellation")
         finally:
+            watcher.cancel()
             for task in tasks:  # one document failed or the caller cancelled: stop the others
                 task.cancel()
+            # The outcome of the cancelled rest is nobody's concern (and must not be logged as never retrieved).
+            results.add_done_callback(lambda gathered: gathered.cancelled() or gathered.exception())
 
     def score_steps(self, prompts: Sequence[EncodedPrompt], options: ScoringOptions) -> ScoringSteps:
         """Every document's steps in lockstep rounds: yields a batch of requests, receives their results.

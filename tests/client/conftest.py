@@ -126,7 +126,9 @@ def plain_server(random_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def guarded_server(random_model_dir, certificates, api_key, tmp_path_factory):
-    options = serving_options(max_documents=16, default_max_reasoning_tokens=2, max_queue_size=GUARDED_QUEUE_SIZE)
+    # One sequence at a time, so that a few concurrent engine requests fill the queue behind it.
+    options = serving_options(max_documents=16, default_max_reasoning_tokens=2, max_queue_size=GUARDED_QUEUE_SIZE,
+                              max_batch_size=1)
     flags = [
         "--grpc-use-ssl=true",
         f"--grpc-server-cert={certificates.server_cert}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -185,7 +186,11 @@ def test_close_then_reuse(plain_server, mode):
         client.close()
     else:
         first, second = asyncio.run(scenario_async())
-    assert (first.results, first.usage) == (second.results, second.usage)
+    # The engine batches the two calls' documents differently, so scores agree to float noise, not bit for bit.
+    assert [(r.index, r.reasoning_tokens, r.forced) for r in first.results] == [
+        (r.index, r.reasoning_tokens, r.forced) for r in second.results]
+    assert [r.score for r in first.results] == pytest.approx([r.score for r in second.results], abs=1e-6)
+    assert first.usage == second.usage
     assert first.request_id != second.request_id, "every call gets its own request id"
 
 
@@ -245,9 +250,13 @@ def test_a_thousand_documents_in_chunks_rank_like_one_request(plain_server):
     raw = raw_infer(plain_server.grpc_url, QUERY, texts, {"max_reasoning_tokens": 1})
     with Rank1Client(plain_server.grpc_url) as client:  # default chunk size: 63 requests
         response = client.rerank(QUERY, texts, max_reasoning_tokens=1)
-    assert len(response.results) == 1000
-    assert [r.index for r in response.results] == raw["ranking"].tolist()
-    np.testing.assert_allclose([r.score for r in response.results], raw["scores"][raw["ranking"]], atol=1e-6)
+    assert sorted(r.index for r in response.results) == list(range(1000))
+    # Chunks run in other engine batches than the single request, so scores may differ in the last bits and
+    # near-ties may swap places: compare each document's score, and check the merged ranking is sorted by it.
+    by_index = {r.index: r.score for r in response.results}
+    np.testing.assert_allclose([by_index[i] for i in range(1000)], raw["scores"], atol=1e-6)
+    ranked = [r.score for r in response.results]
+    assert all(a >= b for a, b in itertools.pairwise(ranked))
 
 
 def tls_options(certificates, key, **extra) -> dict:
@@ -257,7 +266,7 @@ def tls_options(certificates, key, **extra) -> dict:
 @pytest.mark.parametrize("mode", MODES)
 def test_tls_with_an_api_key(guarded_server, certificates, api_key, mode):
     url = guarded_server.grpc_url
-    documents = RENDERED[:2]  # this server's engine queue holds 2 requests: a third document would overflow it
+    documents = RENDERED[:2]  # this server's engine runs 1 sequence and queues 2: a fourth document could overflow
     raw = raw_infer(url, QUERY, documents, {}, headers=api_key.metadata, ssl=True,
                     root_certificates=str(certificates.ca))
     assert_matches_raw(call(mode, url, "rerank", QUERY, documents, options=tls_options(certificates, api_key)), raw)

@@ -99,6 +99,11 @@ def _read_scalar(tensors: Tensors, name: str, default: int | None = None) -> int
     return int(values[0])
 
 
+def is_stop_request(tensors: Tensors) -> bool:
+    """Whether a request asks to cancel the request with its id (``stop`` true) rather than to generate."""
+    return bool(_read_scalar(tensors, "stop", 0))
+
+
 def parse_request(tensors: Tensors, *, default_end_id: int, default_pad_id: int) -> GenerationRequest:
     """Read one ``tensorrt_llm`` request (batch size 1, greedy) — RequestError names a bad tensor."""
     if _read_scalar(tensors, "runtime_top_k", 1) not in (0, 1):

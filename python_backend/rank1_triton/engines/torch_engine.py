@@ -1,10 +1,12 @@
-"""A batched greedy-decoding engine on PyTorch/transformers for any Rank1 checkpoint.
+"""A greedy-decoding engine on PyTorch/transformers for any Rank1 checkpoint.
 
-Requests are sorted by length and run in batches: left padding, one prefill, then decoding with a KV
-cache. A sequence leaves the batch (its cache rows are dropped) as soon as it is done, so the rest run
-faster. When a request asks for ``answer_token_ids``, a sequence that ends on a stop word stays for one
-more step: the stop word is fed through the cache and the logits of those ids at the answer position are
-returned — the answer step costs one decode step, not a second prefill.
+``TorchEngine`` loads the model and owns the decode step (``forward`` + ``advance``). Its ``generate`` is the
+static batcher: requests sorted by length run in batches (left padding, one prefill, then decoding with a KV
+cache) until the batch's slowest sequence is done; a sequence leaves the batch as soon as it is done, so the
+rest run faster. ``inflight.InflightScheduler`` runs the same step with sequences joining and leaving between
+steps (what the engine model serves by default). When a request asks for ``answer_token_ids``, a sequence that
+ends on a stop word stays for one more step: the stop word is fed through the cache and the logits of those ids
+at the answer position are returned — the answer step costs one decode step, not a second prefill.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ DTYPES = dict(zip(TORCH_DTYPES, (torch.float32, torch.bfloat16, torch.float16), 
 
 
 @dataclass
-class _Sequence:
+class SequenceState:
     """Decoding state of one request inside a batch."""
 
     request: GenerationRequest
@@ -122,7 +124,7 @@ class TorchEngine:
             )
 
     def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        sequences = [_Sequence(r) for r in requests]
+        sequences = [SequenceState(r) for r in requests]
         width = max(len(r.input_ids) for r in requests)
         input_ids = torch.zeros((len(requests), width), dtype=torch.long)
         attention_mask = torch.zeros((len(requests), width), dtype=torch.long)
@@ -136,13 +138,13 @@ class TorchEngine:
 
         cache = DynamicCache()
         active = list(range(len(sequences)))  # batch row -> index into `sequences`
-        logits = self._forward(input_ids, attention_mask, positions, cache)
+        logits = self.forward(input_ids, attention_mask, positions, cache)
         positions = positions[:, -1:]
         while True:
             next_ids = logits.argmax(-1).tolist()
             keep_rows: list[int] = []
             for row, index in enumerate(active):
-                if self._advance(sequences[index], logits[row], next_ids[row]):
+                if advance(sequences[index], logits[row], next_ids[row]):
                     keep_rows.append(row)
             if not keep_rows:
                 break
@@ -154,12 +156,13 @@ class TorchEngine:
             step_ids = torch.tensor([[next_ids[row]] for row in keep_rows], device=self.device)
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=-1)
             positions = positions + 1
-            logits = self._forward(step_ids, attention_mask, positions, cache)
+            logits = self.forward(step_ids, attention_mask, positions, cache)
         return [s.result() for s in sequences]
 
-    def _forward(
+    def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache
     ) -> torch.Tensor:
+        """One forward over new tokens with the cache; the float32 logits of each row's last position."""
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -170,19 +173,19 @@ class TorchEngine:
         )
         return out.logits[:, -1, :].float()
 
-    @staticmethod
-    def _advance(sequence: _Sequence, logits: torch.Tensor, next_id: int) -> bool:
-        """Apply one step's logits to a sequence; True while it still needs the batch."""
-        request = sequence.request
-        if sequence.awaiting_answer:
-            sequence.answer_logits = logits[list(request.answer_token_ids)].cpu().numpy()
-            return False
-        if request.return_generation_logits:
-            sequence.generation_logits.append(logits.cpu().numpy())
-        if next_id == request.end_id:
-            return False
-        sequence.output_ids.append(next_id)
-        if any(ends_with(sequence.output_ids, word) for word in request.stop_words):
-            sequence.awaiting_answer = bool(request.answer_token_ids)
-            return sequence.awaiting_answer
-        return len(sequence.output_ids) < request.request_output_len
+
+def advance(sequence: SequenceState, logits: torch.Tensor, next_id: int) -> bool:
+    """Apply one step's logits to a sequence; True while it still needs the batch."""
+    request = sequence.request
+    if sequence.awaiting_answer:
+        sequence.answer_logits = logits[list(request.answer_token_ids)].cpu().numpy()
+        return False
+    if request.return_generation_logits:
+        sequence.generation_logits.append(logits.cpu().numpy())
+    if next_id == request.end_id:
+        return False
+    sequence.output_ids.append(next_id)
+    if any(ends_with(sequence.output_ids, word) for word in request.stop_words):
+        sequence.awaiting_answer = bool(request.answer_token_ids)
+        return sequence.awaiting_answer
+    return len(sequence.output_ids) < request.request_output_len

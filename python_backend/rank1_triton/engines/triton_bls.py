@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
+import secrets
 from collections.abc import Sequence
 from types import ModuleType
+
+import numpy as np
 
 from ..contract import ENGINE_OUTPUTS, FUSED_ANSWER_OUTPUTS, names
 from ..errors import EngineCallError
@@ -22,6 +28,10 @@ UNAVAILABLE_MARKERS = (
 _BASE_OUTPUTS = names(ENGINE_OUTPUTS[:2])  # output_ids, sequence_length
 _LOGITS_OUTPUT = ENGINE_OUTPUTS[2].name
 _ANSWER_OUTPUT = FUSED_ANSWER_OUTPUTS[0].name
+LOGGER = logging.getLogger(__name__)
+# Request ids are decimal numbers (TensorRT-LLM maps Triton's string ids to its own numeric ones), unique per
+# process: a random start keeps the entry model's instances and restarts apart.
+_REQUEST_IDS = itertools.count(secrets.randbelow(2**40) * 2**20)
 
 
 def is_unavailable(message: str) -> bool:
@@ -31,10 +41,13 @@ def is_unavailable(message: str) -> bool:
 
 
 class TritonBLSEngine:
-    """Sends each generation request to the engine model with ``pb_utils.InferenceRequest.async_exec``.
+    """Sends each generation request to the engine model over BLS (``pb_utils.InferenceRequest``).
 
-    The requests of one call go out together, so the engine model's batcher (or TensorRT-LLM's in-flight
-    batcher) runs them in shared batches with those of concurrent calls.
+    Concurrent calls reach the engine model together, so its scheduler (the PyTorch engine's in-flight batcher or
+    TensorRT-LLM's) runs them in shared batches. The engine model is not decoupled (one response per request;
+    the Python backend's decoupled BLS broke under hundreds of concurrent calls in 2.51). A call whose awaiting
+    task is cancelled sends a ``stop`` request with the same request id, as NVIDIA's ``tensorrt_llm_bls`` does
+    (``lib/triton_decoder.py`` ``send_cancellation_request``), so the engine drops the sequence at its next step.
     """
 
     def __init__(self, pb_utils: ModuleType, model_name: str, capabilities: EngineCapabilities) -> None:
@@ -48,14 +61,38 @@ class TritonBLSEngine:
         return self._capabilities
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Blocking variant (``exec``), for callers outside an event loop."""
-        return [self._read(self._request(r).exec()) for r in requests]
+        """Blocking variant, one request after another, for callers outside an event loop."""
+        return [self._call(self._request(r, str(next(_REQUEST_IDS)))) for r in requests]
 
     async def agenerate_one(self, request: GenerationRequest) -> GenerationResult:
-        """One request, awaited on its own (the entry model sends each document's next step as soon as it can)."""
-        return self._read(await self._request(request).async_exec())
+        """One request, awaited on its own; cancelling the awaiting task stops it in the engine."""
+        request_id = str(next(_REQUEST_IDS))
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(None, self._call, self._request(request, request_id))
+        try:
+            return await asyncio.shield(call)  # the BLS call itself cannot be cancelled: let it end
+        except asyncio.CancelledError:
+            call.add_done_callback(lambda done: done.exception())  # its (cancelled) outcome is nobody's concern
+            loop.run_in_executor(None, self._stop, request_id)
+            raise
 
-    def _request(self, request: GenerationRequest):  # -> pb_utils.InferenceRequest
+    def _call(self, inference_request) -> GenerationResult:
+        return self._read(inference_request.exec())
+
+    def _stop(self, request_id: str) -> None:
+        """Cancel an in-flight engine request (the answer carries nothing; a failure is only logged)."""
+        tensors = {"input_ids": np.zeros((1, 1), np.int32), "input_lengths": np.zeros((1, 1), np.int32),
+                   "request_output_len": np.zeros((1, 1), np.int32), "stop": np.ones((1, 1), np.bool_)}
+        stop = self._pb.InferenceRequest(model_name=self.model_name, request_id=request_id, requested_output_names=[],
+                                         inputs=[self._pb.Tensor(name, value) for name, value in tensors.items()])
+        try:
+            response = stop.exec()
+            if response.has_error():
+                LOGGER.warning("stop request %s: %s", request_id, response.error().message())
+        except Exception:
+            LOGGER.warning("stop request %s failed", request_id, exc_info=True)
+
+    def _request(self, request: GenerationRequest, request_id: str):  # -> pb_utils.InferenceRequest
         outputs = list(_BASE_OUTPUTS)
         if request.return_generation_logits:
             outputs.append(_LOGITS_OUTPUT)
@@ -63,7 +100,7 @@ class TritonBLSEngine:
             outputs.append(_ANSWER_OUTPUT)
         tensors = [self._pb.Tensor(name, value) for name, value in request_tensors(request).items()]
         return self._pb.InferenceRequest(
-            model_name=self.model_name, inputs=tensors, requested_output_names=outputs
+            model_name=self.model_name, inputs=tensors, requested_output_names=outputs, request_id=request_id
         )
 
     def _read(self, response) -> GenerationResult:

@@ -10,9 +10,15 @@ from ..contract import (
     DEFAULT_ENGINE_QUEUE_SIZE,
     DEFAULT_MAX_CONTEXT_TOKENS,
     DEFAULT_MAX_DOCUMENTS,
+    DEFAULT_MAX_NUM_TOKENS,
     DEFAULT_MAX_REASONING_TOKENS,
     ENGINE_MODEL_NAME,
+    SCHEDULERS,
 )
+
+# With the static scheduler a request's documents reach the dynamic batcher spread over 10-30 ms (bench/README.md):
+# this delay gathers them into one engine batch. The in-flight scheduler needs no delay.
+STATIC_BATCHING_DELAY_US = 40000
 
 
 @dataclass(frozen=True)
@@ -23,16 +29,25 @@ class TorchServingOptions:
     device: str = "cpu"
     num_threads: int = 1
     entry_instances: int = 4  # rank1 model instances: how many rerank requests run at once
-    max_batch_size: int = 64
+    max_batch_size: int = 64  # sequences decoding together
     max_queue_size: int = DEFAULT_ENGINE_QUEUE_SIZE
-    max_queue_delay_microseconds: int = 40000  # lets one request's documents gather into one engine batch
+    max_queue_delay_microseconds: int = 0  # STATIC_BATCHING_DELAY_US suits the static scheduler
     queue_timeout_microseconds: int = 0
+    scheduler: str = SCHEDULERS[0]  # "inflight" or "static"
+    max_num_tokens: int = DEFAULT_MAX_NUM_TOKENS  # tokens one in-flight step feeds through the model
     max_documents: int = DEFAULT_MAX_DOCUMENTS
     default_max_reasoning_tokens: int = DEFAULT_MAX_REASONING_TOKENS
     max_context_tokens: int | None = None
     # False: the engine model behaves as TensorRT-LLM's (no fused answer step), so the entry model sends each
     # natural answer as its own one-token request with return_generation_logits (tested on CPU in both modes).
     fused_answer_step: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.max_num_tokens <= self.max_batch_size:
+            raise ValueError(f"max_num_tokens ({self.max_num_tokens}) must exceed max_batch_size "
+                             f"({self.max_batch_size})")
 
 
 def model_context(model_dir: Path) -> int:
@@ -82,5 +97,7 @@ def torch_repository_values(
         "num_threads": options.num_threads,
         "default_end_id": eos_id(model_dir),
         "fused_answer_step": str(options.fused_answer_step).lower(),
+        "scheduler": options.scheduler,
+        "max_num_tokens": options.max_num_tokens,
     }
     return {key: str(value) for key, value in values.items()}

@@ -1,69 +1,187 @@
-"""The ``tensorrt_llm`` engine model on CPU (or CUDA): NVIDIA's tensor contract over the PyTorch engine."""
+"""The ``tensorrt_llm`` engine model on CPU (or CUDA): NVIDIA's tensor contract over the PyTorch engine.
+
+``execute`` parses the requests, hands them to the engine and returns without responses; each request's one
+response goes out through its response sender when its sequence is done, so Triton keeps calling ``execute`` as
+requests arrive (the model is not decoupled, like the GPU config). With the in-flight scheduler (default) requests
+join the running batch at the next step; with ``rank1_scheduler: static`` each batch from the dynamic batcher runs
+to completion inside ``execute`` (kept to compare against). A request with ``stop`` true cancels the in-flight
+request with the same request id, as on TensorRT-LLM.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
 
 import torch
 
-from ..contract import FUSED_ANSWER_STEP_PARAMETER, MAX_CONTEXT_PARAMETER
-from ..engines.base import GenerationRequest
-from ..engines.tensors import ENGINE_INPUT_NAMES, named_tensors, parse_request, result_tensors
+from ..contract import (
+    DEFAULT_MAX_NUM_TOKENS,
+    FUSED_ANSWER_STEP_PARAMETER,
+    MAX_CONTEXT_PARAMETER,
+    SCHEDULER_PARAMETER,
+    SCHEDULERS,
+)
+from ..engines.base import GenerationRequest, GenerationResult
+from ..engines.inflight import InflightScheduler, SchedulerLimits, Ticket
+from ..engines.tensors import ENGINE_INPUT_NAMES, is_stop_request, named_tensors, parse_request, result_tensors
 from ..engines.torch_engine import TorchEngine
-from ..errors import RequestError
+from ..errors import EngineQueueFullError, RequestCancelledError, RequestError
+from .metrics import EngineMetrics
 from .model_config import parameters_of
 
 LOGGER = logging.getLogger("rank1_triton.engine")
+METRICS_INTERVAL_S = 0.5  # each metric update is an IPC call to the server: not once per engine step
+
+
+def _queue_size(config: dict) -> int:
+    """The dynamic batcher's ``max_queue_size`` (0: unbounded), which bounds the in-flight queue too."""
+    policy = config.get("dynamic_batching", {}).get("default_queue_policy", {})
+    return int(policy.get("max_queue_size", 0))
 
 
 class TorchEngineModel:
-    """Implements ``TritonPythonModel``: each batch of requests from the dynamic batcher is one engine call."""
+    """Implements ``TritonPythonModel`` for the PyTorch engine (responses through the response senders)."""
 
     def __init__(self, pb_utils: ModuleType) -> None:
         self._pb = pb_utils
 
     def initialize(self, args: dict[str, str]) -> None:
-        """Load the checkpoint named by the config's ``model_dir`` parameter."""
+        """Load the checkpoint named by the config's ``model_dir`` parameter and start the scheduler."""
         config = json.loads(args["model_config"])
         parameters = parameters_of(config)
         threads = int(parameters.get("num_threads", "0"))
         if threads > 0:
             torch.set_num_threads(threads)
+        max_batch_size = max(int(config.get("max_batch_size", 64)), 1)
         self.engine = TorchEngine(
             parameters["model_dir"],
             dtype=parameters.get("dtype", "float32"),
             device=parameters.get("device", "cpu"),
-            max_batch_size=max(int(config.get("max_batch_size", 64)), 1),
+            max_batch_size=max_batch_size,
             max_context_tokens=int(parameters[MAX_CONTEXT_PARAMETER]),
             fused_answer_step=parameters.get(FUSED_ANSWER_STEP_PARAMETER, "true").lower() == "true",
         )
         self.default_end_id = int(parameters.get("default_end_id", "-1"))
+        scheduler = parameters.get(SCHEDULER_PARAMETER, SCHEDULERS[0])
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"parameter {SCHEDULER_PARAMETER} must be one of {SCHEDULERS}, got {scheduler!r}")
+        self.scheduler: InflightScheduler | None = None
+        if scheduler == "inflight":
+            limits = SchedulerLimits(max_batch_size=max_batch_size, max_queue_size=_queue_size(config),
+                                     max_num_tokens=int(parameters.get("max_num_tokens", DEFAULT_MAX_NUM_TOKENS)))
+            self.scheduler = InflightScheduler(self.engine, limits)
+            self._metrics = EngineMetrics(self._pb, args["model_name"])
+            self._stop_metrics = threading.Event()
+            threading.Thread(target=self._publish_metrics, name="rank1-engine-metrics", daemon=True).start()
+        self._tickets: dict[str, Ticket] = {}  # request id -> in-flight request, for stop requests
+        self._tickets_lock = threading.Lock()
+        self._senders: dict[int, object] = {}  # id(request) -> its response sender, until the final response
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rank1-engine-send")
+        LOGGER.info("engine model ready: %s scheduler", scheduler)
 
-    def execute(self, requests: list) -> list:
-        """Parse each request on its own (a bad one gets INVALID_ARG), then run the valid ones together."""
-        pb = self._pb
-        responses: list = [None] * len(requests)
-        valid: list[tuple[int, GenerationRequest]] = []
-        for index, request in enumerate(requests):
+    def _publish_metrics(self) -> None:
+        assert self.scheduler is not None
+        while not self._stop_metrics.wait(METRICS_INTERVAL_S):
             try:
-                tensors = named_tensors(pb.get_input_tensor_by_name, request, ENGINE_INPUT_NAMES)
+                self._metrics.update(self.scheduler.stats, self.scheduler.load)
+            except Exception:  # metrics must never take the engine down
+                LOGGER.debug("engine metrics update failed", exc_info=True)
+
+    def finalize(self) -> None:
+        """Stop the engine thread (unfinished requests get CANCELLED) and the response sender."""
+        if self.scheduler is not None:
+            self._stop_metrics.set()
+            self.scheduler.close()
+        self._sender.shutdown(wait=True)
+
+    def execute(self, requests: list) -> None:
+        """Parse each request on its own (a bad one gets INVALID_ARG at once) and hand the valid ones over."""
+        valid: list[tuple[object, GenerationRequest]] = []
+        for request in requests:
+            self._senders[id(request)] = request.get_response_sender()
+            try:
+                tensors = named_tensors(self._pb.get_input_tensor_by_name, request, ENGINE_INPUT_NAMES)
+                if is_stop_request(tensors):
+                    self._stop(request)
+                    continue
                 parsed = parse_request(tensors, default_end_id=self.default_end_id, default_pad_id=self.default_end_id)
                 self.engine.check(parsed)
-                valid.append((index, parsed))
+                valid.append((request, parsed))
             except RequestError as error:
-                responses[index] = pb.InferenceResponse(error=pb.TritonError(str(error), pb.TritonError.INVALID_ARG))
-        if valid:
-            try:
-                results = self.engine.generate([parsed for _, parsed in valid])
-            except Exception as error:
-                LOGGER.exception("engine batch failed")
-                failure = pb.TritonError(f"engine failure: {error}", pb.TritonError.INTERNAL)
-                for index, _ in valid:
-                    responses[index] = pb.InferenceResponse(error=failure)
-                return responses
-            for (index, _), result in zip(valid, results, strict=True):
-                tensors = [pb.Tensor(name, value) for name, value in result_tensors(result).items()]
-                responses[index] = pb.InferenceResponse(output_tensors=tensors)
-        return responses
+                self._send_error(request, str(error), self._pb.TritonError.INVALID_ARG)
+        if self.scheduler is None:
+            self._run_static(valid)
+        else:
+            for request, parsed in valid:
+                self._submit(request, parsed)
+        return None
+
+    def _submit(self, request, parsed: GenerationRequest) -> None:
+        assert self.scheduler is not None
+        try:
+            ticket = self.scheduler.submit(parsed, is_cancelled=request.is_cancelled)
+        except EngineQueueFullError as error:
+            self._send_error(request, str(error), self._pb.TritonError.UNAVAILABLE)
+            return
+        request_id = request.request_id()
+        if request_id:
+            with self._tickets_lock:
+                self._tickets[request_id] = ticket
+
+        def done(future: Future[GenerationResult]) -> None:
+            if request_id:
+                with self._tickets_lock:
+                    self._tickets.pop(request_id, None)
+            self._sender.submit(self._send_outcome, request, future)
+
+        ticket.future.add_done_callback(done)
+
+    def _stop(self, request) -> None:
+        """A stop request: cancel the in-flight request with its id (if any) and answer with no outputs."""
+        with self._tickets_lock:
+            ticket = self._tickets.get(request.request_id())
+        if ticket is not None:
+            ticket.cancel()
+        self._send(request, self._pb.InferenceResponse(output_tensors=[]))
+
+    def _run_static(self, valid: list[tuple[object, GenerationRequest]]) -> None:
+        if not valid:
+            return
+        try:
+            results = self.engine.generate([parsed for _, parsed in valid])
+        except Exception as error:
+            LOGGER.exception("engine batch failed")
+            for request, _ in valid:
+                self._send_error(request, f"engine failure: {error}", self._pb.TritonError.INTERNAL)
+            return
+        for (request, _), result in zip(valid, results, strict=True):
+            self._send_result(request, result)
+
+    def _send_outcome(self, request, future: Future[GenerationResult]) -> None:
+        error = future.exception()
+        if error is None:
+            self._send_result(request, future.result())
+        elif isinstance(error, RequestCancelledError):
+            self._send_error(request, str(error), self._pb.TritonError.CANCELLED)
+        else:
+            LOGGER.error("engine request failed: %s", error)
+            self._send_error(request, f"engine failure: {error}", self._pb.TritonError.INTERNAL)
+
+    def _send_result(self, request, result: GenerationResult) -> None:
+        tensors = [self._pb.Tensor(name, value) for name, value in result_tensors(result).items()]
+        self._send(request, self._pb.InferenceResponse(output_tensors=tensors))
+
+    def _send_error(self, request, message: str, code: int) -> None:
+        self._send(request, self._pb.InferenceResponse(error=self._pb.TritonError(message, code)))
+
+    def _send(self, request, response) -> None:
+        send: Callable = self._senders.pop(id(request)).send
+        try:
+            send(response, flags=self._pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+        except Exception:  # the caller went away (its response sender is closed): nothing left to tell it
+            LOGGER.warning("could not send an engine response", exc_info=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -20,18 +22,27 @@ from ..tokenizer_loading import load_tokenizer
 from .engine_watchdog import EngineWatchdog, engine_is_dead, lock_path
 from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
 from .metrics import Rank1Metrics
-from .model_config import engine_capabilities, parameters_of
+from .model_config import engine_capabilities, is_decoupled, parameters_of
 
 LOGGER = logging.getLogger("rank1_triton.entry")
 INPUT_NAMES = names(ENTRY_INPUTS)
 
 
+def _send(sender, response, pb: ModuleType) -> None:
+    try:
+        sender.send(response, flags=pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+    except Exception:  # the client went away and its sender is closed: nothing left to tell it
+        LOGGER.warning("could not send a rank1 response", exc_info=True)
+
+
 class Rank1EntryModel:
     """Implements Triton's ``TritonPythonModel`` interface.
 
-    Triton runs a non-decoupled model's ``execute`` to completion before the next call on the same instance, so
-    concurrency comes from the instance count (``rank1_instance_count``); within one call the requests Triton
-    hands over and all their documents go to the engine together.
+    Triton would run an ``async def execute`` of a non-decoupled model to its end before calling the instance
+    again (measured on 2.51: with 2 instances, 8 concurrent requests ran two at a time), so a small request would
+    wait behind large ones. Instead ``execute`` hands each request to this instance's own event loop and returns;
+    the response goes out through the request's response sender when it is ready. Up to
+    ``max_concurrent_requests`` run at once per instance; beyond that a request gets UNAVAILABLE (retry).
     """
 
     def __init__(self, pb_utils: ModuleType) -> None:
@@ -43,8 +54,11 @@ class Rank1EntryModel:
         parameters = parameters_of(config)
         engine_name = parameters.get("engine_model_name", ENGINE_MODEL_NAME)
         repository = Path(args["model_repository"]).parent
-        capabilities = engine_capabilities(repository / engine_name / "config.pbtxt")
+        engine_config = repository / engine_name / "config.pbtxt"
+        capabilities = engine_capabilities(engine_config)
         tokenizer = Rank1Tokenizer(load_tokenizer(parameters["tokenizer_dir"]))
+        if is_decoupled(engine_config):
+            raise ValueError(f"{engine_config}: the engine model must not be decoupled (decoupled_mode false)")
         self.engine = TritonBLSEngine(self._pb, engine_name, capabilities)
         self.reranker = Rank1Reranker(self.engine, tokenizer)
         self.max_documents = int(parameters.get("max_documents", DEFAULT_MAX_DOCUMENTS))
@@ -53,7 +67,15 @@ class Rank1EntryModel:
             capabilities.max_context_tokens // 2,
         )
         self.metrics = Rank1Metrics(self._pb, args["model_name"])
-        self._bls_executor = ThreadPoolExecutor(max_workers=int(parameters.get("bls_concurrency", "256")))
+        self.max_concurrent_requests = int(parameters.get("max_concurrent_requests", "64"))
+        self._active = 0
+        self._active_lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        # Each BLS call blocks a thread of the loop's default executor until the engine answers; the default size
+        # (cpu_count + 4) would let only a few documents reach the engine at once.
+        self._loop.set_default_executor(ThreadPoolExecutor(max_workers=int(parameters.get("bls_concurrency", "256"))))
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="rank1-requests", daemon=True)
+        self._loop_thread.start()
         self._watchdog = self._start_watchdog(parameters, args["model_repository"], tokenizer)
         LOGGER.info("rank1 ready: engine %s (fused answer step: %s, context %d)", engine_name,
                     capabilities.fused_answer_step, capabilities.max_context_tokens)
@@ -70,16 +92,39 @@ class Rank1EntryModel:
         return watchdog
 
     def finalize(self) -> None:
-        """Stop the engine watchdog."""
+        """Stop the engine watchdog and the request loop."""
         if self._watchdog is not None:
             self._watchdog.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(timeout=10)
 
-    async def execute(self, requests: list) -> list:
-        """One response per request; a bad request gets INVALID_ARG and never affects the others."""
-        # The stub runs each BLS async_exec in the running loop's default executor, whose default size
-        # (cpu_count + 4) would let only a few documents reach the engine's batcher at once.
-        asyncio.get_running_loop().set_default_executor(self._bls_executor)
-        return list(await asyncio.gather(*(self._respond(r) for r in requests)))
+    def execute(self, requests: list) -> None:
+        """Start each request on the request loop; a bad request gets INVALID_ARG and never affects the others."""
+        pb = self._pb
+        for request in requests:
+            sender = request.get_response_sender()
+            with self._active_lock:
+                admitted = self._active < self.max_concurrent_requests
+                self._active += admitted
+            if not admitted:
+                message = (f"Exceeds maximum queue size: {self.max_concurrent_requests} rerank requests are in "
+                           "progress on this instance, try again later")
+                _send(sender, pb.InferenceResponse(error=pb.TritonError(message, pb.TritonError.UNAVAILABLE)), pb)
+                continue
+            future = asyncio.run_coroutine_threadsafe(self._respond(request), self._loop)
+            future.add_done_callback(functools.partial(self._finish, sender))
+        return None
+
+    def _finish(self, sender, future: Future) -> None:
+        with self._active_lock:
+            self._active -= 1
+        pb = self._pb
+        try:
+            response = future.result()
+        except BaseException as error:  # _respond answers every error itself; this is the last line of defence
+            LOGGER.exception("rank1 request failed")
+            response = pb.InferenceResponse(error=pb.TritonError(f"internal error: {error}", pb.TritonError.INTERNAL))
+        _send(sender, response, pb)
 
     async def _respond(self, request):
         pb = self._pb

@@ -31,3 +31,8 @@ def engine_capabilities(config_path: Path) -> EngineCapabilities:
     if not context.isdigit():
         raise ValueError(f"{config_path}: parameter {MAX_CONTEXT_PARAMETER} must be the engine's context length")
     return EngineCapabilities(fused_answer_step=fused, max_context_tokens=int(context))
+
+
+def is_decoupled(config_path: Path) -> bool:
+    """Whether a model config sets ``model_transaction_policy { decoupled: true }``."""
+    return load_config(config_path).model_transaction_policy.decoupled
