@@ -171,6 +171,18 @@ def serving(scheduler: str, max_documents: int) -> TorchServingOptions:
                                default_max_reasoning_tokens=8)
 
 
+def print_sharing(rows: dict[str, dict]) -> None:
+    shared, alone = rows["shared"], rows["per document"]
+    print(f"\nprefix sharing (in-process, toy model, 32 documents of one query, budget 32; "
+          f"{shared['prompt_tokens']} prompt tokens)")
+    print("| prefill | prompt tokens fed (padding included) | tokens not recomputed | seconds |")
+    print("|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['prefill']:.0f} | {row['saved']:.0f} | {row['seconds']:.3f} |")
+    print(f"| ratio shared / per document | {shared['prefill'] / alone['prefill']:.2f} | | "
+          f"**{shared['seconds'] / alone['seconds']:.3f}** |")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="random")
@@ -241,14 +253,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 if __name__ == "__main__":
     main()
 
-
-def print_sharing(rows: dict[str, dict]) -> None:
-    shared, alone = rows["shared"], rows["per document"]
-    print(f"\nprefix sharing (in-process, toy model, 32 documents of one query, budget 32; "
-          f"{shared['prompt_tokens']} prompt tokens)")
-    print("| prefill | prompt tokens fed (padding included) | tokens not recomputed | seconds |")
-    print("|---|---|---|---|")
-    for name, row in rows.items():
-        print(f"| {name} | {row['prefill']:.0f} | {row['saved']:.0f} | {row['seconds']:.3f} |")
-    print(f"| ratio shared / per document | {shared['prefill'] / alone['prefill']:.2f} | | "
-          f"**{shared['seconds'] / alone['seconds']:.3f}** |")

@@ -62,3 +62,14 @@ def test_load_bench(random_server, tmp_path):
     perf_analyzer_missing = any(line.startswith("perf_analyzer unavailable") for line in lines)
     assert tools == ({"AsyncRank1Client"} if perf_analyzer_missing else {"AsyncRank1Client", "perf_analyzer"})
     assert (tmp_path / "load.csv").is_file()
+
+
+@pytest.mark.server
+def test_scheduler_bench(random_model_dir, toy_model_dir):
+    lines = run_bench("scheduler.py", "--clients", "2", "--requests-per-client", "1", "--repeats", "1",
+                      "--large-docs", "2", "--large-budget", "8", "--abandoned-docs", "4", "--abandoned-budget", "4",
+                      "--budgets", "2", "4")
+    rows = table_rows(lines)
+    assert [row[0] for row in rows][-1].startswith("ratio shared / per document")
+    assert any(line.startswith("| head-of-line ratio") for line in lines)
+    assert any(line.startswith("| 2 |") for line in lines)  # the load sweep's one level
