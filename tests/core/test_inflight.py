@@ -144,6 +144,35 @@ def test_the_callers_own_is_cancelled_is_polled(random_model_dir, scheduler_for)
     assert scheduler.load == (0, 0)
 
 
+def test_a_cancellation_landing_mid_step_drops_the_sequence_once(random_model_dir, scheduler_for, hf_model_cache):
+    # While one step drops a cancelled sequence, a second one's cancellation lands (as a concurrent stop request
+    # does): the second must be finished once and leave the batch, and their neighbour must carry on unharmed.
+    scheduler = scheduler_for(random_model_dir, SchedulerLimits(cancel_poll_s=0.0))
+    looks = {"first": 0, "second_since_first": 0}
+
+    def first_cancelled() -> bool:
+        looks["first"] += 1
+        return looks["first"] > 3
+
+    def second_cancelled() -> bool:  # false at its first look after the first turned true, true from the next on
+        if looks["first"] <= 3:
+            return False
+        looks["second_since_first"] += 1
+        return looks["second_since_first"] > 1
+
+    tickets = [scheduler.submit(GenerationRequest([5, 6, 7], LONG, EOS, EOS), is_cancelled=first_cancelled),
+               scheduler.submit(GenerationRequest([5, 6, 9], LONG, EOS, EOS), is_cancelled=second_cancelled)]
+    neighbour_request = GenerationRequest([5, 6, 7, 8], 40, EOS, EOS)
+    neighbour = scheduler.submit(neighbour_request)
+    for ticket in tickets:
+        with pytest.raises(RequestCancelledError):
+            ticket.future.result(timeout=30)
+    assert_equals_greedy(hf_model_cache(random_model_dir), [5, 6, 7, 8], neighbour_request,
+                         neighbour.future.result(timeout=60), steps=40)
+    assert scheduler.stats.cancelled == 2
+    assert scheduler.load == (0, 0)
+
+
 def test_cancelling_the_awaiting_task_cancels_the_request(random_model_dir, scheduler_for):
     scheduler = scheduler_for(random_model_dir)
 

@@ -290,11 +290,14 @@ class InflightScheduler:
             self._finish_cancelled(self._chunked.tickets[0])
             self._chunked = None
         if self._batch is not None:
-            keep = [row for row, ticket in enumerate(self._batch.tickets) if not cancelled(ticket)]
-            if len(keep) < len(self._batch.tickets):
-                for ticket in self._batch.tickets:
-                    if cancelled(ticket):
+            # Decided once per ticket: a stop request may land between two looks, and a ticket finished here must
+            # also leave the batch (else the next step would finish it twice).
+            dropped = [cancelled(ticket) for ticket in self._batch.tickets]
+            if any(dropped):
+                for ticket, drop in zip(self._batch.tickets, dropped, strict=True):
+                    if drop:
                         self._finish_cancelled(ticket)
+                keep = [row for row, drop in enumerate(dropped) if not drop]
                 if keep:
                     self._batch.select(keep)
                 else:
