@@ -103,8 +103,9 @@ def breakdown(local: list[Run], served: list[Run], entry: ModelStats, engine: Mo
               scheduler: str) -> list[tuple[str, float]]:
     """Milliseconds per request of each part of the served time, in-process figures first for reference.
 
-    With the in-flight scheduler the engine model's ``execute`` only hands requests to the engine thread, so
-    Triton's statistics cannot split the engine's time from the BLS hops: those rows are merged.
+    ``rank1`` answers through its response sender after ``execute`` has returned, so Triton's statistics of
+    ``rank1`` cover only the hand-off: what follows it (BLS hops, engine queue, rank1 Python, gRPC) is one row.
+    With the static scheduler the engine's batches still run inside ``execute``, so their wall time is known.
     """
     n = len(served)
     local_ms = statistics.fmean(r.seconds for r in local) * 1e3
@@ -115,27 +116,21 @@ def breakdown(local: list[Run], served: list[Run], entry: ModelStats, engine: Mo
         ("in-process: engine rounds (TorchEngine.generate)", local_ms - tokenize_ms),
         ("in-process: templating + tokenisation", tokenize_ms),
         ("in-process total", local_ms),
+        ("Triton: templating + tokenisation in rank1 (in-process figure)", tokenize_ms),
     ]
+    engine_wall_ms = 0.0
     if scheduler == "static":
         engine_wall_ms = engine.batch_compute.ns / n / 1e6
         rows += [
             ("Triton: tensorrt_llm executions (wall, all batches)", engine_wall_ms),
             ("  of which beyond the in-process engine (extra batches, tensor parsing, results, logits copies)",
              engine_wall_ms - (local_ms - tokenize_ms)),
-            ("Triton: templating + tokenisation in rank1 (in-process figure)", tokenize_ms),
-            ("Triton: BLS hops + engine queue/batching delay + rank1 Python (rest of rank1 compute)",
-             entry.compute_infer.mean_ms - tokenize_ms - engine_wall_ms),
         ]
-    else:
-        rows += [
-            ("Triton: templating + tokenisation in rank1 (in-process figure)", tokenize_ms),
-            ("Triton: engine (in-flight, its own thread) + BLS hops + rank1 Python", entry.success.mean_ms
-             - entry_io_ms - tokenize_ms),
-        ]
+    rest = "BLS hops + engine queue + rank1 Python + gRPC/protobuf" if scheduler == "static" else (
+        "engine (in-flight, its own thread) + BLS hops + rank1 Python + gRPC/protobuf")
     rows += [
         ("Triton: rank1 queue + input/output tensors", entry_io_ms),
-        ("gRPC + protobuf (de)serialisation, client and server (outside Triton's stats)",
-         served_ms - entry.success.mean_ms),
+        (f"Triton: {rest} (after rank1's execute returned)", served_ms - entry_io_ms - tokenize_ms - engine_wall_ms),
         ("Triton total (client wall time)", served_ms),
     ]
     return rows

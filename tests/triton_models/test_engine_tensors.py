@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from rank1_triton.engines.base import GenerationRequest, GenerationResult
-from rank1_triton.engines.tensors import parse_request, parse_result, request_tensors, result_tensors
+from rank1_triton.engines.tensors import (
+    is_stop_request,
+    parse_request,
+    parse_result,
+    request_tensors,
+    result_tensors,
+    stop_request_tensors,
+)
 from rank1_triton.errors import RequestError
 
 
@@ -66,3 +73,8 @@ def test_result_round_trip_and_sequence_length_trims_padding():
     np.testing.assert_array_equal(back.answer_logits, [1.5, -2.0])
     padded = {"output_ids": np.array([[[3, 4, 0, 0]]], dtype=np.int32), "sequence_length": np.array([[2]])}
     assert parse_result(padded).output_ids == [3, 4]
+
+
+def test_a_stop_request_reads_as_one_and_a_generation_request_does_not():
+    assert is_stop_request(stop_request_tensors())
+    assert not is_stop_request(request_tensors(GenerationRequest([5, 6, 7], 9, 1, 2)))

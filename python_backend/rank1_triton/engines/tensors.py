@@ -88,6 +88,12 @@ def request_tensors(request: GenerationRequest) -> dict[str, np.ndarray]:
     return tensors
 
 
+def stop_request_tensors() -> dict[str, np.ndarray]:
+    """The inputs of a stop request (sent with the request id to cancel), as NVIDIA's ``tensorrt_llm_bls`` sends."""
+    return {"input_ids": np.zeros((1, 1), np.int32), "input_lengths": _scalar(0, np.int32),
+            "request_output_len": _scalar(0, np.int32), "stop": _scalar(True, np.bool_)}
+
+
 def _read_scalar(tensors: Tensors, name: str, default: int | None = None) -> int:
     if name not in tensors:
         if default is None:

@@ -9,12 +9,10 @@ import secrets
 from collections.abc import Sequence
 from types import ModuleType
 
-import numpy as np
-
 from ..contract import ENGINE_OUTPUTS, FUSED_ANSWER_OUTPUTS, names
 from ..errors import EngineCallError
 from .base import EngineCapabilities, GenerationRequest, GenerationResult
-from .tensors import ENGINE_OUTPUT_NAMES, named_tensors, parse_result, request_tensors
+from .tensors import ENGINE_OUTPUT_NAMES, named_tensors, parse_result, request_tensors, stop_request_tensors
 
 # Errors after which the same request may succeed later, so callers get UNAVAILABLE and retry:
 # Triton's queue policy ("Exceeds maximum queue size", "Request timeout expired"), TensorRT-LLM's executor queue
@@ -81,10 +79,9 @@ class TritonBLSEngine:
 
     def _stop(self, request_id: str) -> None:
         """Cancel an in-flight engine request (the answer carries nothing; a failure is only logged)."""
-        tensors = {"input_ids": np.zeros((1, 1), np.int32), "input_lengths": np.zeros((1, 1), np.int32),
-                   "request_output_len": np.zeros((1, 1), np.int32), "stop": np.ones((1, 1), np.bool_)}
+        inputs = [self._pb.Tensor(name, value) for name, value in stop_request_tensors().items()]
         stop = self._pb.InferenceRequest(model_name=self.model_name, request_id=request_id, requested_output_names=[],
-                                         inputs=[self._pb.Tensor(name, value) for name, value in tensors.items()])
+                                         inputs=inputs)
         try:
             response = stop.exec()
             if response.has_error():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
 
@@ -33,6 +32,7 @@ from ..engines.torch_engine import TorchEngine
 from ..errors import EngineQueueFullError, RequestCancelledError, RequestError
 from .metrics import EngineMetrics
 from .model_config import parameters_of
+from .responses import send_final
 
 LOGGER = logging.getLogger("rank1_triton.engine")
 METRICS_INTERVAL_S = 0.5  # each metric update is an IPC call to the server: not once per engine step
@@ -80,7 +80,6 @@ class TorchEngineModel:
             threading.Thread(target=self._publish_metrics, name="rank1-engine-metrics", daemon=True).start()
         self._tickets: dict[str, Ticket] = {}  # request id -> in-flight request, for stop requests
         self._tickets_lock = threading.Lock()
-        self._senders: dict[int, object] = {}  # id(request) -> its response sender, until the final response
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rank1-engine-send")
         LOGGER.info("engine model ready: %s scheduler", scheduler)
 
@@ -101,32 +100,32 @@ class TorchEngineModel:
 
     def execute(self, requests: list) -> None:
         """Parse each request on its own (a bad one gets INVALID_ARG at once) and hand the valid ones over."""
-        valid: list[tuple[object, GenerationRequest]] = []
+        valid: list[tuple[object, object, GenerationRequest]] = []  # (request, its response sender, parsed)
         for request in requests:
-            self._senders[id(request)] = request.get_response_sender()
+            sender = request.get_response_sender()
             try:
                 tensors = named_tensors(self._pb.get_input_tensor_by_name, request, ENGINE_INPUT_NAMES)
                 if is_stop_request(tensors):
-                    self._stop(request)
+                    self._stop(request, sender)
                     continue
                 parsed = parse_request(tensors, default_end_id=self.default_end_id, default_pad_id=self.default_end_id)
                 self.engine.check(parsed)
-                valid.append((request, parsed))
+                valid.append((request, sender, parsed))
             except RequestError as error:
-                self._send_error(request, str(error), self._pb.TritonError.INVALID_ARG)
+                self._send_error(sender, str(error), self._pb.TritonError.INVALID_ARG)
         if self.scheduler is None:
             self._run_static(valid)
         else:
-            for request, parsed in valid:
-                self._submit(request, parsed)
+            for request, sender, parsed in valid:
+                self._submit(request, sender, parsed)
         return None
 
-    def _submit(self, request, parsed: GenerationRequest) -> None:
+    def _submit(self, request, sender, parsed: GenerationRequest) -> None:
         assert self.scheduler is not None
         try:
             ticket = self.scheduler.submit(parsed, is_cancelled=request.is_cancelled)
         except EngineQueueFullError as error:
-            self._send_error(request, str(error), self._pb.TritonError.UNAVAILABLE)
+            self._send_error(sender, str(error), self._pb.TritonError.UNAVAILABLE)
             return
         request_id = request.request_id()
         if request_id:
@@ -137,51 +136,44 @@ class TorchEngineModel:
             if request_id:
                 with self._tickets_lock:
                     self._tickets.pop(request_id, None)
-            self._sender.submit(self._send_outcome, request, future)
+            self._sender.submit(self._send_outcome, sender, future)
 
         ticket.future.add_done_callback(done)
 
-    def _stop(self, request) -> None:
+    def _stop(self, request, sender) -> None:
         """A stop request: cancel the in-flight request with its id (if any) and answer with no outputs."""
         with self._tickets_lock:
             ticket = self._tickets.get(request.request_id())
         if ticket is not None:
             ticket.cancel()
-        self._send(request, self._pb.InferenceResponse(output_tensors=[]))
+        send_final(self._pb, sender, self._pb.InferenceResponse(output_tensors=[]))
 
-    def _run_static(self, valid: list[tuple[object, GenerationRequest]]) -> None:
+    def _run_static(self, valid: list[tuple[object, object, GenerationRequest]]) -> None:
         if not valid:
             return
         try:
-            results = self.engine.generate([parsed for _, parsed in valid])
+            results = self.engine.generate([parsed for _, _, parsed in valid])
         except Exception as error:
             LOGGER.exception("engine batch failed")
-            for request, _ in valid:
-                self._send_error(request, f"engine failure: {error}", self._pb.TritonError.INTERNAL)
+            for _, sender, _ in valid:
+                self._send_error(sender, f"engine failure: {error}", self._pb.TritonError.INTERNAL)
             return
-        for (request, _), result in zip(valid, results, strict=True):
-            self._send_result(request, result)
+        for (_, sender, _), result in zip(valid, results, strict=True):
+            self._send_result(sender, result)
 
-    def _send_outcome(self, request, future: Future[GenerationResult]) -> None:
+    def _send_outcome(self, sender, future: Future[GenerationResult]) -> None:
         error = future.exception()
         if error is None:
-            self._send_result(request, future.result())
+            self._send_result(sender, future.result())
         elif isinstance(error, RequestCancelledError):
-            self._send_error(request, str(error), self._pb.TritonError.CANCELLED)
+            self._send_error(sender, str(error), self._pb.TritonError.CANCELLED)
         else:
             LOGGER.error("engine request failed: %s", error)
-            self._send_error(request, f"engine failure: {error}", self._pb.TritonError.INTERNAL)
+            self._send_error(sender, f"engine failure: {error}", self._pb.TritonError.INTERNAL)
 
-    def _send_result(self, request, result: GenerationResult) -> None:
+    def _send_result(self, sender, result: GenerationResult) -> None:
         tensors = [self._pb.Tensor(name, value) for name, value in result_tensors(result).items()]
-        self._send(request, self._pb.InferenceResponse(output_tensors=tensors))
+        send_final(self._pb, sender, self._pb.InferenceResponse(output_tensors=tensors))
 
-    def _send_error(self, request, message: str, code: int) -> None:
-        self._send(request, self._pb.InferenceResponse(error=self._pb.TritonError(message, code)))
-
-    def _send(self, request, response) -> None:
-        send: Callable = self._senders.pop(id(request)).send
-        try:
-            send(response, flags=self._pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-        except Exception:  # the caller went away (its response sender is closed): nothing left to tell it
-            LOGGER.warning("could not send an engine response", exc_info=True)
+    def _send_error(self, sender, message: str, code: int) -> None:
+        send_final(self._pb, sender, self._pb.InferenceResponse(error=self._pb.TritonError(message, code)))

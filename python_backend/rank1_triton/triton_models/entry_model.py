@@ -23,16 +23,10 @@ from .engine_watchdog import EngineWatchdog, engine_is_dead, lock_path
 from .entry_request import RerankRequest, parse_parameters, parse_rerank_request, response_tensors
 from .metrics import Rank1Metrics
 from .model_config import engine_capabilities, is_decoupled, parameters_of
+from .responses import send_final
 
 LOGGER = logging.getLogger("rank1_triton.entry")
 INPUT_NAMES = names(ENTRY_INPUTS)
-
-
-def _send(sender, response, pb: ModuleType) -> None:
-    try:
-        sender.send(response, flags=pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-    except Exception:  # the client went away and its sender is closed: nothing left to tell it
-        LOGGER.warning("could not send a rank1 response", exc_info=True)
 
 
 class Rank1EntryModel:
@@ -109,7 +103,7 @@ class Rank1EntryModel:
             if not admitted:
                 message = (f"Exceeds maximum queue size: {self.max_concurrent_requests} rerank requests are in "
                            "progress on this instance, try again later")
-                _send(sender, pb.InferenceResponse(error=pb.TritonError(message, pb.TritonError.UNAVAILABLE)), pb)
+                send_final(pb, sender, pb.InferenceResponse(error=pb.TritonError(message, pb.TritonError.UNAVAILABLE)))
                 continue
             future = asyncio.run_coroutine_threadsafe(self._respond(request), self._loop)
             future.add_done_callback(functools.partial(self._finish, sender))
@@ -124,7 +118,7 @@ class Rank1EntryModel:
         except BaseException as error:  # _respond answers every error itself; this is the last line of defence
             LOGGER.exception("rank1 request failed")
             response = pb.InferenceResponse(error=pb.TritonError(f"internal error: {error}", pb.TritonError.INTERNAL))
-        _send(sender, response, pb)
+        send_final(pb, sender, response)
 
     async def _respond(self, request):
         pb = self._pb
