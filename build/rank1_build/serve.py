@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from rank1_triton.contract import ENGINE_MODEL_NAME
+from rank1_triton.contract import ENGINE_MODEL_NAME, PYTHON_BACKEND_THREAD_POOL_FLAG
 from rank1_triton.launch.launcher import MODEL_CONTROL_HEADER, Ports
 
 from .errors import BuildRefusal
@@ -68,6 +68,7 @@ def tritonserver_argv(repository: Path, world_size: int, ports: Ports = Ports(),
         # engine model, which needs this mode), the other ranks only the engine model (leader/worker mode).
         argv += ["--model-control-mode=explicit", f"--load-model={ENGINE_MODEL_NAME if rank else '*'}"]
         if not rank:
+            argv.append(PYTHON_BACKEND_THREAD_POOL_FLAG)  # the entry model's BLS calls (ranks > 0 run no Python)
             # Explicit mode opens the load/unload API to clients: lock it with a key nobody is given.
             lock = f"model-repository:{MODEL_CONTROL_HEADER}={secrets.token_urlsafe(16)}"
             argv += ["--strict-readiness=true", f"--grpc-restricted-protocol={lock}", f"--http-restricted-api={lock}"]

@@ -33,6 +33,18 @@ ANSWER_RESERVE_TOKENS = 8
 # Documents one rerank request may carry (the client splits longer lists), and engine requests waiting at most.
 DEFAULT_MAX_DOCUMENTS = 256
 DEFAULT_ENGINE_QUEUE_SIZE = 4096
+# The entry model's limits per instance: rerank requests at once, engine (BLS) calls in flight, and threads for the
+# stop requests that cancel engine calls (their own, so a stop never waits behind the calls it cancels).
+DEFAULT_MAX_CONCURRENT_REQUESTS = 64
+DEFAULT_BLS_CONCURRENCY = 128
+STOP_REQUEST_CONCURRENCY = 16
+# Triton's Python backend runs every BLS call and every response sent through a response sender on a thread of a
+# pool per model instance, 32 threads unless `--backend-config=python,thread-pool-size=N` (python_backend
+# src/python_be.cc, r24.10 and r26.05: `thread_pool_size = 32`, ExecuteBLSRequest blocks its thread until the
+# engine answers). The pool must hold all of one entry instance's calls, stops and responses at once, or the
+# 33rd document (and every stop request) waits for a running document to finish.
+PYTHON_BACKEND_THREAD_POOL_SIZE = 256
+PYTHON_BACKEND_THREAD_POOL_FLAG = f"--backend-config=python,thread-pool-size={PYTHON_BACKEND_THREAD_POOL_SIZE}"
 # Tokens one step of the PyTorch engine's in-flight scheduler feeds through the model (TensorRT-LLM: max_num_tokens).
 DEFAULT_MAX_NUM_TOKENS = 1024
 # The official rank1.py serves with max_model_len=16000; 16384 keeps the default reasoning budget within half the

@@ -17,7 +17,7 @@ from rank1_build import cli, runner
 from rank1_build.engine_config import REQUIRED_KEYS, parse_fill_argument
 from rank1_build.errors import BuildRefusal
 from rank1_build.serve import load_manifest, serve, tritonserver_argv
-from rank1_triton.contract import FUSED_ANSWER_STEP_PARAMETER, MAX_CONTEXT_PARAMETER
+from rank1_triton.contract import FUSED_ANSWER_STEP_PARAMETER, MAX_CONTEXT_PARAMETER, PYTHON_BACKEND_THREAD_POOL_FLAG
 from rank1_triton.launch.launcher import Ports
 
 
@@ -357,6 +357,7 @@ def test_launch_line_mirrors_nvidias_launcher():
         assert ("--load-model=tensorrt_llm" in line) is (rank == 1)
         assert ("--load-model=*" in line and "--strict-readiness=true" in line) is (rank == 0)
         assert ("--http-restricted-api=model-repository:rank1-model-control=" in line) is (rank == 0)
+        assert (PYTHON_BACKEND_THREAD_POOL_FLAG in line) is (rank == 0)  # the entry model's BLS calls
     assert tritonserver_argv(Path("/r"), 1).count(":") == 0
 
 

@@ -16,6 +16,8 @@ from deploy_helpers import (
     server_container,
 )
 
+from rank1_triton.contract import PYTHON_BACKEND_THREAD_POOL_FLAG
+
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 
 
@@ -313,6 +315,15 @@ def test_client_shared_memory_off_by_default_and_left_out_for_older_triton(tools
     flags = rank0_flags(server_container(find(sized, "Deployment")))
     assert flag_value(flags, "--allow-client-shm") == "true"
     assert flag_value(flags, "--http-max-input-size") == "16777216"
+
+
+def test_the_python_backend_pool_holds_the_entry_models_calls(tools, default_objects):
+    """The chart passes the thread pool the entry model's limits were sized for (contract.py)."""
+    flags = rank0_flags(server_container(find(default_objects, "Deployment")))
+    assert PYTHON_BACKEND_THREAD_POOL_FLAG in flags
+    wider = tools.render(sets=("server.pythonThreadPoolSize=512",))
+    flags = rank0_flags(server_container(find(wider, "Deployment")))
+    assert "--backend-config=python,thread-pool-size=512" in flags
 
 
 def test_model_repository_api_locked_with_the_pod_uid(tools, default_objects):

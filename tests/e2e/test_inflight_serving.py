@@ -76,3 +76,24 @@ def test_a_request_past_its_deadline_leaves_the_engine(mode, request):
     # Each stopped sequence left within a step or two of its stop request.
     assert gained("rank1_engine_steps_after_cancel_total") <= 2 * len(LARGE)
     assert rerank(server, LARGE[:2], 3).as_numpy("reasoning_tokens").tolist() == [3, 3]
+
+
+
+def test_more_documents_than_the_python_backends_default_pool_all_stop_at_the_deadline(random_server):
+    """Triton's Python backend carries each BLS call on a thread of a pool per instance (32 unless the server's
+    --backend-config=python,thread-pool-size says more). With 96 documents on 2 entry instances and 32 threads
+    each, the calls beyond 32 and every stop request waited for a running document to finish its whole budget."""
+    requests = [[f"passage {16 * r + i}: cats eat fish and mice" for i in range(len(LARGE))] for r in range(6)]
+    before = engine_metrics(random_server)
+
+    def abandoned(documents: list[str]) -> str:
+        with pytest.raises(InferenceServerException) as error:
+            rerank(random_server, documents, 2000, timeout_s=2.0)
+        return str(error.value.status())
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        assert set(pool.map(abandoned, requests)) == {"StatusCode.DEADLINE_EXCEEDED"}
+    after = wait_for(lambda: idle(engine_metrics(random_server)), timeout_s=20)
+    cancelled = after["rank1_engine_cancelled_total"] - before.get("rank1_engine_cancelled_total", 0.0)
+    assert cancelled == sum(map(len, requests))
+    assert rerank(random_server, LARGE[:1], 3).as_numpy("reasoning_tokens").tolist() == [3]

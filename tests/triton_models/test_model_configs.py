@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from rank1_triton.contract import (
+    DEFAULT_BLS_CONCURRENCY,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
     ENGINE_INPUTS,
     ENGINE_OUTPUTS,
     ENTRY_INPUTS,
@@ -13,6 +15,9 @@ from rank1_triton.contract import (
     FUSED_ANSWER_INPUTS,
     FUSED_ANSWER_OUTPUTS,
     FUSED_ANSWER_STEP_PARAMETER,
+    PYTHON_BACKEND_THREAD_POOL_FLAG,
+    PYTHON_BACKEND_THREAD_POOL_SIZE,
+    STOP_REQUEST_CONCURRENCY,
 )
 from rank1_triton.errors import TemplateError
 from rank1_triton.launch.repository import assemble_repository, placeholders, templates_dir
@@ -68,6 +73,16 @@ def test_entry_config_declares_the_contract(tmp_path):
     assert tensors(config, "input") == {spec.name: (spec.data_type, spec.dims) for spec in ENTRY_INPUTS}
     assert tensors(config, "output") == {spec.name: (spec.data_type, spec.dims) for spec in ENTRY_OUTPUTS}
     assert {t.name for t in config.input if t.optional} == {s.name for s in ENTRY_INPUTS if s.optional}
+
+
+def test_the_entry_instance_fits_the_python_backend_thread_pool(tmp_path):
+    """Every BLS call, stop request and response of one entry instance needs a thread of the pool at once."""
+    config = load_config(filled(TEMPLATES / ENTRY_MODEL_NAME / "config.pbtxt", tmp_path))
+    bls = int(config.parameters["bls_concurrency"].string_value)
+    requests = int(config.parameters["max_concurrent_requests"].string_value)
+    assert (bls, requests) == (DEFAULT_BLS_CONCURRENCY, DEFAULT_MAX_CONCURRENT_REQUESTS)
+    assert bls + STOP_REQUEST_CONCURRENCY + requests <= PYTHON_BACKEND_THREAD_POOL_SIZE
+    assert PYTHON_BACKEND_THREAD_POOL_FLAG.endswith(f"thread-pool-size={PYTHON_BACKEND_THREAD_POOL_SIZE}")
 
 
 def torch_template_keys() -> set[str]:

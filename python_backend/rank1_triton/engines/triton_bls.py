@@ -7,9 +7,16 @@ import itertools
 import logging
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
-from ..contract import ENGINE_OUTPUTS, FUSED_ANSWER_OUTPUTS, names
+from ..contract import (
+    DEFAULT_BLS_CONCURRENCY,
+    ENGINE_OUTPUTS,
+    FUSED_ANSWER_OUTPUTS,
+    STOP_REQUEST_CONCURRENCY,
+    names,
+)
 from ..errors import EngineCallError
 from .base import EngineCapabilities, GenerationRequest, GenerationResult
 from .tensors import ENGINE_OUTPUT_NAMES, named_tensors, parse_result, request_tensors, stop_request_tensors
@@ -42,16 +49,21 @@ class TritonBLSEngine:
     """Sends each generation request to the engine model over BLS (``pb_utils.InferenceRequest``).
 
     Concurrent calls reach the engine model together, so its scheduler (the PyTorch engine's in-flight batcher or
-    TensorRT-LLM's) runs them in shared batches. The engine model is not decoupled (one response per request;
-    the Python backend's decoupled BLS broke under hundreds of concurrent calls in 2.51). A call whose awaiting
-    task is cancelled sends a ``stop`` request with the same request id, as NVIDIA's ``tensorrt_llm_bls`` does
-    (``lib/triton_decoder.py`` ``send_cancellation_request``), so the engine drops the sequence at its next step.
+    TensorRT-LLM's) runs them in shared batches. A BLS call blocks a thread until the engine answers, so up to
+    ``concurrency`` calls are in flight; more wait here, and a waiting call that is cancelled never reaches the
+    engine. The engine model is not decoupled (one response per request; the Python backend's decoupled BLS broke
+    under hundreds of concurrent calls in 2.51). A call in flight whose awaiting task is cancelled sends a
+    ``stop`` request with the same request id, as NVIDIA's ``tensorrt_llm_bls`` does (``lib/triton_decoder.py``
+    ``send_cancellation_request``), on threads of its own, so the engine drops the sequence at its next step.
     """
 
-    def __init__(self, pb_utils: ModuleType, model_name: str, capabilities: EngineCapabilities) -> None:
+    def __init__(self, pb_utils: ModuleType, model_name: str, capabilities: EngineCapabilities,
+                 concurrency: int = DEFAULT_BLS_CONCURRENCY) -> None:
         self._pb = pb_utils
         self.model_name = model_name
         self._capabilities = capabilities
+        self._calls = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rank1-bls")
+        self._stops = ThreadPoolExecutor(max_workers=STOP_REQUEST_CONCURRENCY, thread_name_prefix="rank1-bls-stop")
 
     @property
     def capabilities(self) -> EngineCapabilities:
@@ -65,14 +77,19 @@ class TritonBLSEngine:
     async def agenerate_one(self, request: GenerationRequest) -> GenerationResult:
         """One request, awaited on its own; cancelling the awaiting task stops it in the engine."""
         request_id = str(next(_REQUEST_IDS))
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(None, self._call, self._request(request, request_id))
+        call = self._calls.submit(self._call, self._request(request, request_id))
         try:
-            return await asyncio.shield(call)  # the BLS call itself cannot be cancelled: let it end
+            return await asyncio.shield(asyncio.wrap_future(call))  # a BLS call cannot be cancelled: let it end
         except asyncio.CancelledError:
-            call.add_done_callback(lambda done: done.exception())  # its (cancelled) outcome is nobody's concern
-            loop.run_in_executor(None, self._stop, request_id)
+            if not call.cancel():  # it has reached the engine: stop it there
+                call.add_done_callback(lambda done: done.exception())  # its (cancelled) outcome is nobody's concern
+                self._stops.submit(self._stop, request_id)
             raise
+
+    def close(self) -> None:
+        """Drop the calls that have not started (those in flight end on their own)."""
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        self._stops.shutdown(wait=False)
 
     def _call(self, inference_request) -> GenerationResult:
         return self._read(inference_request.exec())

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..contract import PYTHON_BACKEND_THREAD_POOL_FLAG
 from ..errors import ServerStartError
 from .tritonserver import TritonInstall, find_tritonserver
 
@@ -98,6 +99,7 @@ class TritonServer:
             f"--metrics-port={self.ports.metrics}",
             f"--exit-timeout-secs={self._exit_timeout_s}",
             f"--log-verbose={self._log_verbose}",
+            PYTHON_BACKEND_THREAD_POOL_FLAG,
             "--strict-readiness=true",
             # Explicit mode lets the entry model's watchdog reload an engine model whose process died.
             "--model-control-mode=explicit",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
 
@@ -36,12 +37,56 @@ from .responses import send_final
 
 LOGGER = logging.getLogger("rank1_triton.engine")
 METRICS_INTERVAL_S = 0.5  # each metric update is an IPC call to the server: not once per engine step
+# A stop request may overtake the request it stops (they travel on different threads): the ids of stops that
+# found nothing are kept, this many at most, so the request is cancelled when it arrives.
+EARLY_STOPS_KEPT = 4096
 
 
 def _queue_size(config: dict) -> int:
     """The dynamic batcher's ``max_queue_size`` (0: unbounded), which bounds the in-flight queue too."""
     policy = config.get("dynamic_batching", {}).get("default_queue_policy", {})
     return int(policy.get("max_queue_size", 0))
+
+
+class InFlightRequests:
+    """The engine's tickets by request id, for stop requests, which may overtake the request they stop (they
+    travel on other threads): a stop that finds nothing is remembered, and the request is cancelled on arrival."""
+
+    def __init__(self, kept: int = EARLY_STOPS_KEPT) -> None:
+        self._tickets: dict[str, Ticket] = {}
+        self._early_stops: OrderedDict[str, None] = OrderedDict()  # oldest first
+        self._kept = kept
+        self._lock = threading.Lock()
+
+    def add(self, request_id: str, ticket: Ticket) -> None:
+        """Track a submitted request (no id: nothing can stop it); cancel it if its stop came first."""
+        if not request_id:
+            return
+        with self._lock:
+            self._tickets[request_id] = ticket
+            stopped = request_id in self._early_stops
+            if stopped:
+                del self._early_stops[request_id]
+        if stopped:
+            ticket.cancel()
+
+    def remove(self, request_id: str) -> None:
+        """Forget a request that is done."""
+        with self._lock:
+            self._tickets.pop(request_id, None)
+
+    def stop(self, request_id: str) -> None:
+        """Cancel the request with this id, now or when it arrives."""
+        if not request_id:
+            return
+        with self._lock:
+            ticket = self._tickets.get(request_id)
+            if ticket is None:
+                self._early_stops[request_id] = None
+                while len(self._early_stops) > self._kept:
+                    self._early_stops.popitem(last=False)
+        if ticket is not None:
+            ticket.cancel()
 
 
 class TorchEngineModel:
@@ -78,8 +123,7 @@ class TorchEngineModel:
             self._metrics = EngineMetrics(self._pb, args["model_name"])
             self._stop_metrics = threading.Event()
             threading.Thread(target=self._publish_metrics, name="rank1-engine-metrics", daemon=True).start()
-        self._tickets: dict[str, Ticket] = {}  # request id -> in-flight request, for stop requests
-        self._tickets_lock = threading.Lock()
+        self._in_flight = InFlightRequests()
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rank1-engine-send")
         LOGGER.info("engine model ready: %s scheduler", scheduler)
 
@@ -128,24 +172,17 @@ class TorchEngineModel:
             self._send_error(sender, str(error), self._pb.TritonError.UNAVAILABLE)
             return
         request_id = request.request_id()
-        if request_id:
-            with self._tickets_lock:
-                self._tickets[request_id] = ticket
+        self._in_flight.add(request_id, ticket)
 
         def done(future: Future[GenerationResult]) -> None:
-            if request_id:
-                with self._tickets_lock:
-                    self._tickets.pop(request_id, None)
+            self._in_flight.remove(request_id)
             self._sender.submit(self._send_outcome, sender, future)
 
         ticket.future.add_done_callback(done)
 
     def _stop(self, request, sender) -> None:
         """A stop request: cancel the in-flight request with its id (if any) and answer with no outputs."""
-        with self._tickets_lock:
-            ticket = self._tickets.get(request.request_id())
-        if ticket is not None:
-            ticket.cancel()
+        self._in_flight.stop(request.request_id())
         send_final(self._pb, sender, self._pb.InferenceResponse(output_tensors=[]))
 
     def _run_static(self, valid: list[tuple[object, object, GenerationRequest]]) -> None:

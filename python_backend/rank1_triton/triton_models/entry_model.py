@@ -7,11 +7,19 @@ import functools
 import json
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from types import ModuleType
 
-from ..contract import DEFAULT_MAX_DOCUMENTS, DEFAULT_MAX_REASONING_TOKENS, ENGINE_MODEL_NAME, ENTRY_INPUTS, names
+from ..contract import (
+    DEFAULT_BLS_CONCURRENCY,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_DOCUMENTS,
+    DEFAULT_MAX_REASONING_TOKENS,
+    ENGINE_MODEL_NAME,
+    ENTRY_INPUTS,
+    names,
+)
 from ..engines.base import GenerationRequest
 from ..engines.tensors import named_tensors
 from ..engines.triton_bls import TritonBLSEngine
@@ -53,7 +61,8 @@ class Rank1EntryModel:
         tokenizer = Rank1Tokenizer(load_tokenizer(parameters["tokenizer_dir"]))
         if is_decoupled(engine_config):
             raise ValueError(f"{engine_config}: the engine model must not be decoupled (decoupled_mode false)")
-        self.engine = TritonBLSEngine(self._pb, engine_name, capabilities)
+        concurrency = int(parameters.get("bls_concurrency", DEFAULT_BLS_CONCURRENCY))
+        self.engine = TritonBLSEngine(self._pb, engine_name, capabilities, concurrency=concurrency)
         self.reranker = Rank1Reranker(self.engine, tokenizer)
         self.max_documents = int(parameters.get("max_documents", DEFAULT_MAX_DOCUMENTS))
         self.default_budget = min(
@@ -61,13 +70,10 @@ class Rank1EntryModel:
             capabilities.max_context_tokens // 2,
         )
         self.metrics = Rank1Metrics(self._pb, args["model_name"])
-        self.max_concurrent_requests = int(parameters.get("max_concurrent_requests", "64"))
+        self.max_concurrent_requests = int(parameters.get("max_concurrent_requests", DEFAULT_MAX_CONCURRENT_REQUESTS))
         self._active = 0
         self._active_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        # Each BLS call blocks a thread of the loop's default executor until the engine answers; the default size
-        # (cpu_count + 4) would let only a few documents reach the engine at once.
-        self._loop.set_default_executor(ThreadPoolExecutor(max_workers=int(parameters.get("bls_concurrency", "256"))))
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="rank1-requests", daemon=True)
         self._loop_thread.start()
         self._watchdog = self._start_watchdog(parameters, args["model_repository"], tokenizer)
@@ -91,6 +97,7 @@ class Rank1EntryModel:
             self._watchdog.stop()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join(timeout=10)
+        self.engine.close()
 
     def execute(self, requests: list) -> None:
         """Start each request on the request loop; a bad request gets INVALID_ARG and never affects the others."""

@@ -149,6 +149,7 @@ what the pod keeps on the node's disk: the download (Deployment: an emptyDir; St
 - --grpc-port={{ $s.ports.grpc }}
 - --metrics-port={{ $s.ports.metrics }}
 - --exit-timeout-secs={{ $s.exitTimeoutSeconds }}
+- --backend-config=python,thread-pool-size={{ int $s.pythonThreadPoolSize }}
 - --grpc-max-connection-age={{ mul $s.grpcMaxConnectionAgeSeconds 1000 }}
 - --grpc-max-connection-age-grace={{ mul $s.grpcMaxConnectionAgeGraceSeconds 1000 }}
 {{- if not (kindIs "invalid" $s.allowClientSharedMemory) }}
