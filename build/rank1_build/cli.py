@@ -90,9 +90,10 @@ def _add_build(subparsers: argparse._SubParsersAction) -> None:
                             "FP8 KV cache without FP8 weights); every answer step then prefills again")
     group.add_argument("--max-queue-size", type=int, default=defaults.max_queue_size)
     group.add_argument("--max-queue-delay-us", type=int,
-                       help=f"default {defaults.max_queue_delay_microseconds} (torch: rank1_triton's default)")
-    group.add_argument("--queue-timeout-us", type=int, default=0, help="torch only (NVIDIA's template has no "
-                                                                        "queue timeout)")
+                       help=f"tensorrt-llm (default {defaults.max_queue_delay_microseconds}; the PyTorch engine's "
+                            "in-flight scheduler has no batching delay)")
+    group.add_argument("--queue-timeout-us", type=int, default=0,
+                       help="refused: NVIDIA's template has no queue timeout, the in-flight scheduler no batcher")
     group = parser.add_argument_group("PyTorch engine (--engine torch)")
     group.add_argument("--device", choices=["cpu", "cuda"], help="default cpu")
     group.add_argument("--dtype", choices=TORCH_DTYPES, help="default float32 (bfloat16 with --quant bf16)")

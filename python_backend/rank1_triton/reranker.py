@@ -159,19 +159,25 @@ class Rank1Reranker:
         """``score`` with an asynchronous engine call per request (the Triton entry model's BLS).
 
         Each document advances on its own: its next request (the answer step, a rethink) goes out as soon as its
-        previous one returns, so the engine still holds its KV blocks. ``cancelled`` is polled every ``poll_s``;
+        previous one returns, so the engine still holds its KV blocks. At most the engine's ``max_batch_size``
+        documents of one call are at the engine at once (the next starts when one is done): the engine's queue is
+        first come, first served, so a request arriving later waits for one free slot, not behind all of these
+        documents, and cancelling stops only those that run. ``cancelled`` is polled every ``poll_s``;
         when it turns true, every document's task is cancelled (an engine call in flight is cancelled with it,
         see ``TritonBLSEngine.agenerate_one``) and RequestCancelledError is raised. When one document fails, the
         others are cancelled the same way.
         """
 
+        window = asyncio.Semaphore(self.engine.capabilities.max_batch_size or len(prompts) or 1)
+
         async def run(steps: DocumentSteps) -> DocumentScore:
-            request = next(steps)
-            while True:
-                try:
-                    request = steps.send(await agenerate_one(request))
-                except StopIteration as done:
-                    return done.value
+            async with window:
+                request = next(steps)
+                while True:
+                    try:
+                        request = steps.send(await agenerate_one(request))
+                    except StopIteration as done:
+                        return done.value
 
         async def watch() -> None:
             while not cancelled():
@@ -189,7 +195,9 @@ class Rank1Reranker:
             raise AssertionError("the watcher ends only by cancellation")
         finally:
             watcher.cancel()
-            for task in tasks:  # one document failed or the caller cancelled: stop the others
+            # One document failed or the caller cancelled: stop the others, the last started first (those may
+            # wait in the engine's queue; stopped first, they cannot take the slots freed by stopping the rest).
+            for task in reversed(tasks):
                 task.cancel()
             # The outcome of the cancelled rest is nobody's concern (and must not be logged as never retrieved).
             results.add_done_callback(lambda gathered: gathered.cancelled() or gathered.exception())

@@ -94,6 +94,12 @@ def test_more_documents_than_the_python_backends_default_pool_all_stop_at_the_de
     with ThreadPoolExecutor(len(requests)) as pool:
         assert set(pool.map(abandoned, requests)) == {"StatusCode.DEADLINE_EXCEEDED"}
     after = wait_for(lambda: idle(engine_metrics(random_server)), timeout_s=20)
-    cancelled = after["rank1_engine_cancelled_total"] - before.get("rank1_engine_cancelled_total", 0.0)
-    assert cancelled == sum(map(len, requests))
+
+    def gained(name: str) -> float:
+        return after[name] - before.get(name, 0.0)
+
+    documents = sum(map(len, requests))
+    # Nearly all were stopped (a random model may end a document early), and none ran out its budget.
+    assert gained("rank1_engine_cancelled_total") >= 0.9 * documents
+    assert gained("rank1_engine_decode_tokens_total") < 0.1 * documents * 2000
     assert rerank(random_server, LARGE[:1], 3).as_numpy("reasoning_tokens").tolist() == [3]

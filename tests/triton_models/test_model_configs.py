@@ -21,19 +21,21 @@ from rank1_triton.contract import (
 )
 from rank1_triton.errors import TemplateError
 from rank1_triton.launch.repository import assemble_repository, placeholders, templates_dir
-from rank1_triton.launch.values import TorchServingOptions, torch_repository_values
+from rank1_triton.launch.values import TorchServingOptions, dynamic_batching, torch_repository_values
 from rank1_triton.triton_models.model_config import engine_capabilities, load_config
 
 TEMPLATES = templates_dir()
 ENGINE_CONFIGS = {"torch": TEMPLATES / "tensorrt_llm" / "config.pbtxt"}  # the GPU config: tests/build
 DATA_TYPES = {1: "TYPE_BOOL", 8: "TYPE_INT32", 11: "TYPE_FP32", 13: "TYPE_STRING"}
+# Placeholders that hold a config block, not a scalar: the static scheduler's, which has one.
+PLAUSIBLE = {"dynamic_batching": dynamic_batching(TorchServingOptions(scheduler="static"))}
 
 
 def filled(path: Path, tmp_path: Path) -> Path:
     """The template with every placeholder replaced by a plausible value, so protobuf can parse it."""
     text = path.read_text()
     for key in placeholders(text):
-        text = text.replace("${" + key + "}", "1" if "TYPE" not in key else "TYPE_FP32")
+        text = text.replace("${" + key + "}", PLAUSIBLE.get(key, "TYPE_FP32" if "TYPE" in key else "1"))
     target = tmp_path / path.name
     target.write_text(text)
     return target
@@ -67,6 +69,23 @@ def test_the_torch_engine_advertises_the_answer_step_it_serves(fused, random_mod
     assert engine_capabilities(repository / "tensorrt_llm" / "config.pbtxt").fused_answer_step is fused
 
 
+def test_only_the_static_scheduler_gets_triton_s_dynamic_batcher(random_model_dir, tmp_path):
+    """The in-flight engine model takes requests as they come (Triton's default scheduler); its queue bound is a
+    parameter. The static one keeps the batcher, its delay and its queue policy."""
+    for scheduler, delay in (("inflight", 0), ("static", 40000)):
+        options = TorchServingOptions(scheduler=scheduler, max_queue_delay_microseconds=delay, max_queue_size=9)
+        repository = assemble_repository(tmp_path / scheduler, engine="torch",
+                                         values=torch_repository_values(random_model_dir, options))
+        config = load_config(repository / "tensorrt_llm" / "config.pbtxt")
+        assert config.parameters["max_queue_size"].string_value == "9"
+        assert config.HasField("dynamic_batching") is (scheduler == "static")
+        if scheduler == "static":
+            assert config.dynamic_batching.max_queue_delay_microseconds == delay
+            assert config.dynamic_batching.default_queue_policy.max_queue_size == 9
+    with pytest.raises(ValueError, match="in-flight scheduler has none"):
+        TorchServingOptions(max_queue_delay_microseconds=40000)
+
+
 def test_entry_config_declares_the_contract(tmp_path):
     config = load_config(filled(TEMPLATES / ENTRY_MODEL_NAME / "config.pbtxt", tmp_path))
     assert config.name == ENTRY_MODEL_NAME
@@ -90,7 +109,7 @@ def torch_template_keys() -> set[str]:
 
 
 def test_assembly_fills_everything_and_reads_back_capabilities(tmp_path):
-    values = dict.fromkeys(torch_template_keys(), "7")
+    values = {**dict.fromkeys(torch_template_keys(), "7"), **PLAUSIBLE}
     values.update(tokenizer_dir="/models/tok", model_dir="/models/m", dtype="float32", device="cpu",
                   engine_model_name="tensorrt_llm", fused_answer_step="true")
     repository = assemble_repository(tmp_path / "repo", engine="torch", values=values)

@@ -45,6 +45,7 @@ class EngineCapabilities:
 
     fused_answer_step: bool = False
     max_context_tokens: int = 32768
+    max_batch_size: int = 0  # sequences the engine runs at once (0: not known)
 
 
 class Engine(Protocol):

@@ -77,6 +77,7 @@ class TorchEngine:
         self._capabilities = EngineCapabilities(
             fused_answer_step=fused_answer_step,
             max_context_tokens=min(max_context_tokens or model_context, model_context),
+            max_batch_size=max_batch_size,
         )
         LOGGER.info("loaded %s (%s, %s, context %d)", model_name_or_path, dtype, device,
                     self._capabilities.max_context_tokens)

@@ -31,7 +31,9 @@ class TorchServingOptions:
     entry_instances: int = 4  # rank1 model instances: how many rerank requests run at once
     max_batch_size: int = 64  # sequences decoding together
     max_queue_size: int = DEFAULT_ENGINE_QUEUE_SIZE
-    max_queue_delay_microseconds: int = 0  # STATIC_BATCHING_DELAY_US suits the static scheduler
+    # The static scheduler's dynamic batcher (the in-flight scheduler has none): its delay (STATIC_BATCHING_DELAY_US
+    # suits it) and the queue timeout of its requests.
+    max_queue_delay_microseconds: int = 0
     queue_timeout_microseconds: int = 0
     scheduler: str = SCHEDULERS[0]  # "inflight" or "static"
     max_num_tokens: int = DEFAULT_MAX_NUM_TOKENS  # tokens one in-flight step feeds through the model
@@ -45,6 +47,9 @@ class TorchServingOptions:
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.scheduler != "static" and (self.max_queue_delay_microseconds or self.queue_timeout_microseconds):
+            raise ValueError("max_queue_delay_microseconds and queue_timeout_microseconds configure the static "
+                             "scheduler's dynamic batcher; the in-flight scheduler has none (leave them 0)")
         if self.max_num_tokens <= self.max_batch_size:
             raise ValueError(f"max_num_tokens ({self.max_num_tokens}) must exceed max_batch_size "
                              f"({self.max_batch_size})")
@@ -64,6 +69,23 @@ def eos_id(model_dir: Path) -> int:
     if tokenizer.eos_token_id is None:
         raise ValueError(f"{model_dir}: the tokenizer defines no eos token")
     return int(tokenizer.eos_token_id)
+
+
+def dynamic_batching(options: TorchServingOptions) -> str:
+    """The engine model's ``dynamic_batching`` block: Triton's batcher for the static scheduler only."""
+    if options.scheduler != "static":
+        return "# (in-flight scheduler: no dynamic batching)"
+    return (
+        "dynamic_batching {\n"
+        f"  max_queue_delay_microseconds: {options.max_queue_delay_microseconds}\n"
+        "  default_queue_policy {\n"
+        f"    max_queue_size: {options.max_queue_size}\n"
+        "    timeout_action: REJECT\n"
+        f"    default_timeout_microseconds: {options.queue_timeout_microseconds}\n"
+        "    allow_timeout_override: true\n"
+        "  }\n"
+        "}"
+    )
 
 
 def torch_repository_values(
@@ -87,9 +109,8 @@ def torch_repository_values(
         "default_max_reasoning_tokens": options.default_max_reasoning_tokens,
         "rank1_instance_count": options.entry_instances,
         "triton_max_batch_size": options.max_batch_size,
-        "max_queue_delay_microseconds": options.max_queue_delay_microseconds,
+        "dynamic_batching": dynamic_batching(options),
         "max_queue_size": options.max_queue_size,
-        "queue_timeout_microseconds": options.queue_timeout_microseconds,
         "max_context_tokens": context,
         "model_dir": serve_model_dir or str(model_dir),
         "dtype": options.dtype,

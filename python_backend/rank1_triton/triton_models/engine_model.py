@@ -3,9 +3,9 @@
 ``execute`` parses the requests, hands them to the engine and returns without responses; each request's one
 response goes out through its response sender when its sequence is done, so Triton keeps calling ``execute`` as
 requests arrive (the model is not decoupled, like the GPU config). With the in-flight scheduler (default) requests
-join the running batch at the next step; with ``rank1_scheduler: static`` each batch from the dynamic batcher runs
-to completion inside ``execute`` (kept to compare against). A request with ``stop`` true cancels the in-flight
-request with the same request id, as on TensorRT-LLM.
+come one by one (no dynamic batching) and join the running batch at the next step; with ``rank1_scheduler:
+static`` each batch from the dynamic batcher runs to completion inside ``execute`` (kept to compare against).
+A request with ``stop`` true cancels the in-flight request with the same request id, as on TensorRT-LLM.
 """
 
 from __future__ import annotations
@@ -40,12 +40,6 @@ METRICS_INTERVAL_S = 0.5  # each metric update is an IPC call to the server: not
 # A stop request may overtake the request it stops (they travel on different threads): the ids of stops that
 # found nothing are kept, this many at most, so the request is cancelled when it arrives.
 EARLY_STOPS_KEPT = 4096
-
-
-def _queue_size(config: dict) -> int:
-    """The dynamic batcher's ``max_queue_size`` (0: unbounded), which bounds the in-flight queue too."""
-    policy = config.get("dynamic_batching", {}).get("default_queue_policy", {})
-    return int(policy.get("max_queue_size", 0))
 
 
 class InFlightRequests:
@@ -117,7 +111,8 @@ class TorchEngineModel:
             raise ValueError(f"parameter {SCHEDULER_PARAMETER} must be one of {SCHEDULERS}, got {scheduler!r}")
         self.scheduler: InflightScheduler | None = None
         if scheduler == "inflight":
-            limits = SchedulerLimits(max_batch_size=max_batch_size, max_queue_size=_queue_size(config),
+            queue = int(parameters.get("max_queue_size", "0"))
+            limits = SchedulerLimits(max_batch_size=max_batch_size, max_queue_size=queue,
                                      max_num_tokens=int(parameters.get("max_num_tokens", DEFAULT_MAX_NUM_TOKENS)))
             self.scheduler = InflightScheduler(self.engine, limits)
             self._metrics = EngineMetrics(self._pb, args["model_name"])

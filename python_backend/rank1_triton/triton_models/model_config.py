@@ -24,13 +24,15 @@ def load_config(path: Path) -> model_config_pb2.ModelConfig:
 
 
 def engine_capabilities(config_path: Path) -> EngineCapabilities:
-    """What the engine model's config advertises: the fused answer step and the context length."""
-    parameters = {key: value.string_value for key, value in load_config(config_path).parameters.items()}
+    """What the engine model's config advertises: the fused answer step, the context length, the batch size."""
+    config = load_config(config_path)
+    parameters = {key: value.string_value for key, value in config.parameters.items()}
     fused = parameters.get(FUSED_ANSWER_STEP_PARAMETER, "false").lower() == "true"
     context = parameters.get(MAX_CONTEXT_PARAMETER, "")
     if not context.isdigit():
         raise ValueError(f"{config_path}: parameter {MAX_CONTEXT_PARAMETER} must be the engine's context length")
-    return EngineCapabilities(fused_answer_step=fused, max_context_tokens=int(context))
+    return EngineCapabilities(fused_answer_step=fused, max_context_tokens=int(context),
+                              max_batch_size=config.max_batch_size)
 
 
 def is_decoupled(config_path: Path) -> bool:
