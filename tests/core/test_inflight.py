@@ -118,6 +118,26 @@ def test_documents_of_one_query_share_their_prefix_and_match_alone(toy_model_dir
         assert_equals_greedy(model, list(prompt), request, result)
 
 
+@pytest.mark.parametrize("gather", [True, False])
+def test_an_idle_engine_lets_a_burst_of_arrivals_share_one_prefill(random_model_dir, scheduler_for, hf_model_cache,
+                                                                  gather):
+    """The documents of one request arrive one BLS call at a time, a few ms apart."""
+    limits = SchedulerLimits(join_gap_s=0.2, join_window_s=2.0) if gather else SchedulerLimits(join_window_s=0)
+    scheduler = scheduler_for(random_model_dir, limits)
+    requests = [GenerationRequest([5, 6, 7 + i], 40, EOS, EOS, return_generation_logits=True) for i in range(4)]
+    tickets = []
+    for request in requests:
+        tickets.append(scheduler.submit(request))
+        time.sleep(0.01)
+    for request, ticket in zip(requests, tickets, strict=True):
+        assert_equals_greedy(hf_model_cache(random_model_dir), list(request.input_ids), request,
+                             ticket.future.result(timeout=60), steps=40)
+    if gather:
+        assert scheduler.stats.joined == 0, "all four should have been prefilled together"
+    else:
+        assert scheduler.stats.joined >= 1, "without the window, later arrivals join a running batch"
+
+
 def test_cancel_drops_a_decoding_sequence_at_the_next_step(random_model_dir, scheduler_for, hf_model_cache):
     scheduler = scheduler_for(random_model_dir)
     running = scheduler.submit(GenerationRequest([5, 6, 7], LONG, EOS, EOS))

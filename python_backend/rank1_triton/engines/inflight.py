@@ -11,8 +11,10 @@ One background thread runs the model a step at a time. Each step
    the batch's width and appended.
 
 A sequence leaves the batch as soon as it is done and its result is delivered at once, so no request waits for
-another's batch, and there is no batching delay. The queue of waiting requests is bounded (``max_queue_size``):
-beyond it ``submit`` raises EngineQueueFullError, which the engine model returns as UNAVAILABLE.
+another's batch. Only an idle engine waits, for a burst of arrivals to end (``join_gap_s``, at most
+``join_window_s``), so that one request's documents, which arrive one call at a time, share a prefill. The queue
+of waiting requests is bounded (``max_queue_size``): beyond it ``submit`` raises EngineQueueFullError, which the
+engine model returns as UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class SchedulerLimits:
     max_queue_size: int = DEFAULT_ENGINE_QUEUE_SIZE  # requests waiting for a batch slot; 0: unbounded
     min_shared_prefix: int = 16  # a prefill group shares its common prefix from this many tokens on; 0: never
     cancel_poll_s: float = 0.1  # how often requests' own is_cancelled() is asked (it may cost an IPC round trip)
+    # An idle engine waits for a burst of arrivals (the documents of one request come one BLS call at a time) to
+    # end before it prefills: until no request came for join_gap_s, join_window_s at most. 0: never wait.
+    join_gap_s: float = 0.005
+    join_window_s: float = 0.02
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -83,6 +89,7 @@ class Ticket:
         self._wake = wake
         self._steps = steps
         self.cancelled_at_step: int | None = None
+        self.submitted_at = time.monotonic()
 
     def cancel(self) -> None:
         """Ask the scheduler to drop this request at its next step (no effect once it has finished)."""
@@ -246,6 +253,7 @@ class InflightScheduler:
                         self._lock.wait()
                     if self._closed:
                         break
+                    self._gather()
                 try:
                     self._step()
                 except Exception as error:  # a failed forward fails the sequences in it, never the thread
@@ -255,6 +263,17 @@ class InflightScheduler:
         with self._lock:
             while self._queue:
                 _fail([self._queue.popleft()], RequestCancelledError("the engine is shutting down"))
+
+    def _gather(self) -> None:
+        """When idle, let a burst of arrivals end so that it shares one prefill (called holding the lock)."""
+        if self._batch or self._chunked or not self._queue or not self.limits.join_window_s:
+            return
+        deadline = self._queue[0].submitted_at + self.limits.join_window_s
+        while not self._closed and len(self._queue) < self.limits.max_batch_size:
+            wait = min(deadline, self._queue[-1].submitted_at + self.limits.join_gap_s) - time.monotonic()
+            if wait <= 0:
+                return
+            self._lock.wait(wait)
 
     def _fail_running(self, error: BaseException) -> None:
         for rows in (self._batch, self._chunked):
