@@ -11,6 +11,7 @@ so lengths are exact), one with ``scheduler="inflight"`` (no batching delay), on
   request after its cancellation (from its ``rank1_engine_steps_after_cancel_total`` metric).
 * load sweep: 1..32 clients, each sending 2-document requests back to back, budgets alternating 8 and 256;
   documents/s, p50 and p99 (goal: in-flight ≥ 1.3× static throughput).
+* step cost (in-process): one decode step with 33 rows over one with 1 row, the head-of-line floor on a CPU.
 * prefix sharing (in-process, the in-flight scheduler alone): one query's 32 toy-task documents, budget 32, with
   the shared prefix (template + query) computed once vs per document: prompt tokens fed and seconds.
 
@@ -165,6 +166,38 @@ def prefix_sharing(docs: int, budget: int, repeats: int) -> dict[str, dict]:
     return rows
 
 
+def step_cost(model_dir, rows: Sequence[int], context: int = 300, steps: int = 30) -> dict[int, float]:
+    """Median seconds of one decode step with ``rows`` sequences of ``context`` tokens, in-process.
+
+    The floor of the head-of-line ratio on this machine: the small request's decode steps run in the large
+    request's batch, and on a CPU a step's cost grows with its rows (the vocabulary projection is per row).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    from rank1_triton.engines.torch_engine import TorchEngine
+
+    torch.set_num_threads(TorchServingOptions.num_threads)
+    engine = TorchEngine(model_dir)
+    medians = {}
+    with torch.inference_mode():
+        for count in rows:
+            cache = DynamicCache()
+            mask = torch.ones((count, context), dtype=torch.long)
+            positions = torch.arange(context)[None].repeat(count, 1)
+            engine.forward(torch.full((count, context), 100), mask, positions, cache)
+            positions = positions[:, -1:]
+            times = []
+            for _ in range(steps):
+                mask = torch.cat([mask, mask.new_ones((count, 1))], dim=-1)
+                positions = positions + 1
+                started = time.perf_counter()
+                engine.forward(torch.full((count, 1), 100), mask, positions, cache).argmax(-1).tolist()
+                times.append(time.perf_counter() - started)
+            medians[count] = statistics.median(times)
+    return medians
+
+
 def serving(scheduler: str, max_documents: int) -> TorchServingOptions:
     delay = STATIC_BATCHING_DELAY_US if scheduler == "static" else 0
     return TorchServingOptions(scheduler=scheduler, max_queue_delay_microseconds=delay, max_documents=max_documents,
@@ -221,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(name, "load", level, flush=True)
 
     sharing = prefix_sharing(32, 32, args.repeats)
+    steps = step_cost(model_dir, (1, args.large_docs + 1))
     inflight_r, static_r = results["inflight"], results["static"]
     print(f"\nmodel {args.model}; defaults of TorchServingOptions but the scheduler (static: "
           f"{STATIC_BATCHING_DELAY_US} µs batching delay); medians of {args.repeats}")
@@ -231,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"| … 0.5 s after {args.large_docs} docs (budget {args.large_budget}), s | {hol_i['behind_s']:.3f} | "
           f"{hol_s['behind_s']:.3f} | |")
     print(f"| head-of-line ratio (behind / alone) | **{hol_i['ratio']:.2f}** | {hol_s['ratio']:.2f} | ≤ 2 |")
+    one, full = steps[1], steps[args.large_docs + 1]
+    print(f"| its floor here: one decode step with {args.large_docs + 1} rows / 1 row (in-process, "
+          f"{full * 1000:.1f} / {one * 1000:.1f} ms) | {full / one:.2f} | | |")
     ab_i, ab_s = inflight_r["abandoned"], static_r["abandoned"]
     print(f"| 1 doc right after {args.abandoned_docs} docs (budget {args.abandoned_budget}) hit their 1 s deadline, s "
           f"| {ab_i['after_s']:.3f} | {ab_s['after_s']:.3f} | |")

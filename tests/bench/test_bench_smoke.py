@@ -72,4 +72,5 @@ def test_scheduler_bench(random_model_dir, toy_model_dir):
     rows = table_rows(lines)
     assert [row[0] for row in rows][-1].startswith("ratio shared / per document")
     assert any(line.startswith("| head-of-line ratio") for line in lines)
+    assert any(line.startswith("| its floor here: one decode step with 3 rows") for line in lines)
     assert any(line.startswith("| 2 |") for line in lines)  # the load sweep's one level
