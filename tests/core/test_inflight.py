@@ -247,7 +247,20 @@ def test_the_reranker_over_the_scheduler_matches_the_static_engine(toy_model_dir
     query, passages, _ = make_ranking_queries(1, 8, seed=9)[0]
     options = ScoringOptions(max_reasoning_tokens=24, rethink=1)
     prompts = inflight.encode(query, passages, options=options)
-    got = asyncio.run(inflight.ascore(prompts, options, scheduler.agenerate_one))
+    at_engine = peak = 0
+
+    async def counted(request):  # a document holds its slot across its steps: count documents, not calls
+        nonlocal at_engine, peak
+        at_engine += 1
+        peak = max(peak, at_engine)
+        try:
+            return await scheduler.agenerate_one(request)
+        finally:
+            at_engine -= 1
+
+    got = asyncio.run(inflight.ascore(prompts, options, counted))
+    # 8 documents, max_batch_size 3: never more than 3 at the engine, so none waited in its queue.
+    assert peak == 3
     for mine, want in zip(got, static.score(prompts, options), strict=True):
         assert (mine.reasoning, mine.forced, mine.reasoning_tokens) == (want.reasoning, want.forced,
                                                                         want.reasoning_tokens)

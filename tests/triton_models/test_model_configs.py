@@ -119,6 +119,7 @@ def test_assembly_fills_everything_and_reads_back_capabilities(tmp_path):
         load_config(config)
     capabilities = engine_capabilities(repository / "tensorrt_llm" / "config.pbtxt")
     assert capabilities.fused_answer_step and capabilities.max_context_tokens == 7
+    assert capabilities.max_batch_size == 7  # the entry model keeps at most this many documents at the engine
 
 
 def test_assembly_refuses_missing_and_unknown_values(tmp_path):

@@ -20,6 +20,7 @@ engine model returns as UNAVAILABLE.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -195,8 +196,8 @@ class InflightScheduler:
 
     @property
     def capabilities(self) -> EngineCapabilities:
-        """The engine's capabilities (fused answer step, context)."""
-        return self.engine.capabilities
+        """The engine's capabilities (fused answer step, context) with this scheduler's batch size."""
+        return dataclasses.replace(self.engine.capabilities, max_batch_size=self.limits.max_batch_size)
 
     def submit(self, request: GenerationRequest, is_cancelled: Callable[[], bool] | None = None) -> Ticket:
         """Queue one request (checked first: RequestError names a bad field); EngineQueueFullError when full."""
