@@ -1,5 +1,9 @@
 """The PyTorch engine on a GPU: decode tokens/s of Qwen2.5-0.5B and -7B shapes against the HBM-bandwidth bound.
 
+Each point runs twice: through ``TorchEngine.generate`` (static batches) and through the in-flight scheduler the
+engine model serves with (``InflightScheduler``, all requests submitted at once). The last column, a step's time
+over the 1-sequence step's, is the head-of-line floor on this device: a small request's steps run in the batch.
+
 For a GPU machine (H100/H200) whose Python has torch and transformers; no tritonserver, tokenizer or network
 needed. Each model is built in-process from its config with random weights (real vocabulary size), saved in bf16
 to a temporary folder and loaded with ``TorchEngine`` as a served checkpoint would be. Requests are random token
@@ -30,6 +34,7 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from rank1_triton.engines.base import GenerationRequest
+from rank1_triton.engines.inflight import InflightScheduler, SchedulerLimits
 from rank1_triton.engines.torch_engine import DTYPES, TorchEngine
 
 SHAPES: dict[str, dict[str, int | bool]] = {
@@ -54,6 +59,7 @@ class Row:
     decode_tok_s: float
     step_ms: float
     bound_ms: float
+    inflight_tok_s: float
 
 
 def synchronize(device: torch.device) -> None:
@@ -129,6 +135,21 @@ def bench_model(shape: str, args: argparse.Namespace, bandwidth: float, deadline
         return [GenerationRequest(row, steps, end_id=NO_END_ID, pad_id=0) for row in ids]
 
     engine.generate(requests(1, 4))  # warm-up: kernels, allocator
+    # Every prompt of the largest batch prefilled in one step, as TorchEngine.generate does.
+    limits = SchedulerLimits(max_batch_size=max(args.batches), max_num_tokens=max(args.batches) * (args.prompt + 1))
+    scheduler = InflightScheduler(engine, limits)
+    try:
+        return run_points(shape, engine, scheduler, requests, bound_s, args, deadline)
+    finally:
+        scheduler.close()
+
+
+def run_points(shape: str, engine: TorchEngine, scheduler: InflightScheduler,
+               requests: Callable[[int, int], list[GenerationRequest]], bound_s: float, args: argparse.Namespace,
+               deadline: float) -> list[Row]:
+    """Every batch size through both schedulers."""
+    device = engine.device
+    scheduler.generate(requests(1, 4))  # warm-up of the scheduler's thread
     rows = []
     for batch in args.batches:
         if time.monotonic() > deadline:
@@ -137,12 +158,17 @@ def bench_model(shape: str, args: argparse.Namespace, bandwidth: float, deadline
         full, prefill = requests(batch, args.steps), requests(batch, 1)
         full_s = timed(lambda full=full: engine.generate(full), device, args.repeats)
         prefill_s = timed(lambda prefill=prefill: engine.generate(prefill), device, args.repeats)
+        inflight_s = timed(lambda full=full: scheduler.generate(full), device, args.repeats)
+        inflight_prefill_s = timed(lambda prefill=prefill: scheduler.generate(prefill), device, args.repeats)
         decode_s = full_s - prefill_s
         step_s = decode_s / (args.steps - 1)
-        row = Row(shape, batch, prefill_s, decode_s, batch * (args.steps - 1) / decode_s, step_s * 1e3, bound_s * 1e3)
+        tokens = batch * (args.steps - 1)
+        inflight_decode_s = inflight_s - inflight_prefill_s
+        row = Row(shape, batch, prefill_s, decode_s, tokens / decode_s, step_s * 1e3, bound_s * 1e3,
+                  tokens / inflight_decode_s if inflight_decode_s > 0 else float("nan"))
         rows.append(row)
-        print(f"  {shape} batch {batch:>4}: {row.decode_tok_s:9.0f} decode tok/s, {row.step_ms:7.2f} ms/step "
-              f"({row.bound_ms / row.step_ms:.0%} of the bandwidth bound)", flush=True)
+        print(f"  {shape} batch {batch:>4}: {row.decode_tok_s:9.0f} decode tok/s ({row.inflight_tok_s:.0f} in-flight), "
+              f"{row.step_ms:7.2f} ms/step ({row.bound_ms / row.step_ms:.0%} of the bandwidth bound)", flush=True)
     return rows
 
 
@@ -186,11 +212,14 @@ def main() -> None:
     print(f"\n{name}, torch {torch.__version__}, {args.dtype}, random weights, prompt {args.prompt} tokens, "
           f"{args.steps} greedy steps, median of {args.repeats}; copy bandwidth {bandwidth / 1e9:.0f} GB/s; "
           f"{time.monotonic() - started:.0f} s in all")
-    print("| model | batch | prefill s | decode tok/s | ms/step | bound ms/step | of bound |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | batch | prefill s | decode tok/s | in-flight decode tok/s | ms/step | bound ms/step | of bound "
+          "| step / 1-row step |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    single = {r.model: r.step_ms for r in rows if r.batch == 1}
     for r in rows:
-        print(f"| {r.model} | {r.batch} | {r.prefill_s:.3f} | {r.decode_tok_s:.0f} | {r.step_ms:.2f} "
-              f"| {r.bound_ms:.2f} | {r.bound_ms / r.step_ms:.0%} |")
+        ratio = f"{r.step_ms / single[r.model]:.2f}" if r.model in single else "n/a"
+        print(f"| {r.model} | {r.batch} | {r.prefill_s:.3f} | {r.decode_tok_s:.0f} | {r.inflight_tok_s:.0f} "
+              f"| {r.step_ms:.2f} | {r.bound_ms:.2f} | {r.bound_ms / r.step_ms:.0%} | {ratio} |")
 
 
 if __name__ == "__main__":

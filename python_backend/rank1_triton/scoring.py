@@ -62,14 +62,21 @@ class ThinkEndFinder:
 
     def position(self, ids: Sequence[int]) -> int | None:
         """The length of the shortest prefix of ``ids`` whose text ends with ``</think>``, or None."""
-        window = len(THINK_END)  # every character of </think> takes at least one token
         for end in range(1, len(ids) + 1):
-            token = ids[end - 1]
-            if token not in self._closes:
-                self._closes[token] = self._decode([token]).endswith(THINK_END[-1])
-            if self._closes[token] and self._decode(ids[max(0, end - window):end]).endswith(THINK_END):
+            if self._ends_at(ids, end):
                 return end
         return None
+
+    def ends_thinking(self, ids: Sequence[int]) -> bool:
+        """Whether the text of ``ids`` ends with ``</think>`` (the incremental test: one call per new token)."""
+        return bool(ids) and self._ends_at(ids, len(ids))
+
+    def _ends_at(self, ids: Sequence[int], end: int) -> bool:
+        token = ids[end - 1]
+        if token not in self._closes:
+            self._closes[token] = self._decode([token]).endswith(THINK_END[-1])
+        window = len(THINK_END)  # every character of </think> takes at least one token
+        return self._closes[token] and self._decode(ids[max(0, end - window):end]).endswith(THINK_END)
 
 
 def trim_to_last_sentence(text: str) -> str:

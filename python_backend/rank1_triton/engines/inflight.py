@@ -348,7 +348,7 @@ class InflightScheduler:
         next_ids = logits.argmax(-1).tolist()
         keep = []
         for row, ticket in enumerate(rows.tickets):
-            if advance(ticket.state, logits[row], next_ids[row]):
+            if advance(ticket.state, logits[row], next_ids[row], self.engine.think_end):
                 keep.append(row)
             else:
                 self.stats.finished += 1

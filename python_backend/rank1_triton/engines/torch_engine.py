@@ -6,7 +6,8 @@ cache) until the batch's slowest sequence is done; a sequence leaves the batch a
 rest run faster. ``inflight.InflightScheduler`` runs the same step with sequences joining and leaving between
 steps (what the engine model serves by default). When a request asks for ``answer_token_ids``, a sequence that
 ends on a stop word stays for one more step: the stop word is fed through the cache and the logits of those ids
-at the answer position are returned — the answer step costs one decode step, not a second prefill.
+at the answer position are returned — the answer step costs one decode step, not a second prefill. Given a
+``ThinkEndFinder``, a sequence also stops where its decoded text ends with ``</think>``, whatever its tokens.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from transformers import AutoModelForCausalLM, DynamicCache
 
 from ..contract import TORCH_DTYPES
 from ..errors import RequestError
-from ..scoring import ends_with
+from ..scoring import ThinkEndFinder, ends_with
 from .base import EngineCapabilities, GenerationRequest, GenerationResult
 
 LOGGER = logging.getLogger(__name__)
@@ -59,13 +60,17 @@ class TorchEngine:
         max_context_tokens: int | None = None,
         attn_implementation: str = "sdpa",
         fused_answer_step: bool = True,
+        think_end: ThinkEndFinder | None = None,
     ) -> None:
         """Load a checkpoint; ``fused_answer_step=False`` makes the engine behave as TensorRT-LLM's (no
-        ``answer_token_ids``: the caller sends a one-token answer request instead)."""
+        ``answer_token_ids``: the caller sends a one-token answer request instead). With ``think_end`` a
+        sequence also stops where its text ends with ``</think>`` (any tokenization), as the official stop string
+        does; TensorRT-LLM stops on the token-level stop words only."""
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.device = torch.device(device)
         self.max_batch_size = max_batch_size
+        self.think_end = think_end
         self.model = AutoModelForCausalLM.from_pretrained(
             str(model_name_or_path), dtype=DTYPES[dtype], attn_implementation=attn_implementation
         ).to(self.device)
@@ -145,7 +150,7 @@ class TorchEngine:
             next_ids = logits.argmax(-1).tolist()
             keep_rows: list[int] = []
             for row, index in enumerate(active):
-                if advance(sequences[index], logits[row], next_ids[row]):
+                if advance(sequences[index], logits[row], next_ids[row], self.think_end):
                     keep_rows.append(row)
             if not keep_rows:
                 break
@@ -175,8 +180,13 @@ class TorchEngine:
         return out.logits[:, -1, :].float()
 
 
-def advance(sequence: SequenceState, logits: torch.Tensor, next_id: int) -> bool:
-    """Apply one step's logits to a sequence; True while it still needs the batch."""
+def advance(sequence: SequenceState, logits: torch.Tensor, next_id: int,
+            think_end: ThinkEndFinder | None = None) -> bool:
+    """Apply one step's logits to a sequence; True while it still needs the batch.
+
+    A sequence ends on the end id, at its budget, or on a stop word: token ids, or (with ``think_end``) text that
+    ends with ``</think>``. A stop with ``answer_token_ids`` keeps it one more step for the answer logits.
+    """
     request = sequence.request
     if sequence.awaiting_answer:
         sequence.answer_logits = logits[list(request.answer_token_ids)].cpu().numpy()
@@ -186,7 +196,8 @@ def advance(sequence: SequenceState, logits: torch.Tensor, next_id: int) -> bool
     if next_id == request.end_id:
         return False
     sequence.output_ids.append(next_id)
-    if any(ends_with(sequence.output_ids, word) for word in request.stop_words):
+    stopped = any(ends_with(sequence.output_ids, word) for word in request.stop_words)
+    if stopped or (think_end is not None and think_end.ends_thinking(sequence.output_ids)):
         sequence.awaiting_answer = bool(request.answer_token_ids)
         return sequence.awaiting_answer
     return len(sequence.output_ids) < request.request_output_len

@@ -31,6 +31,9 @@ from ..engines.inflight import InflightScheduler, SchedulerLimits, Ticket
 from ..engines.tensors import ENGINE_INPUT_NAMES, is_stop_request, named_tensors, parse_request, result_tensors
 from ..engines.torch_engine import TorchEngine
 from ..errors import EngineQueueFullError, RequestCancelledError, RequestError
+from ..scoring import ThinkEndFinder
+from ..tokenization import Rank1Tokenizer
+from ..tokenizer_loading import load_tokenizer
 from .metrics import EngineMetrics
 from .model_config import parameters_of
 from .responses import send_final
@@ -97,13 +100,21 @@ class TorchEngineModel:
         if threads > 0:
             torch.set_num_threads(threads)
         max_batch_size = max(int(config.get("max_batch_size", 64)), 1)
+        fused = parameters.get(FUSED_ANSWER_STEP_PARAMETER, "true").lower() == "true"
+        # Rank1's extensions of the contract come together: with the fused answer step the engine also stops where
+        # the text ends with </think> (any tokenization); without, it behaves as TensorRT-LLM's (token stop words).
+        think_end = None
+        if fused:
+            tokenizer = Rank1Tokenizer(load_tokenizer(parameters.get("tokenizer_dir", parameters["model_dir"])))
+            think_end = ThinkEndFinder(tokenizer.decode)
         self.engine = TorchEngine(
             parameters["model_dir"],
             dtype=parameters.get("dtype", "float32"),
             device=parameters.get("device", "cpu"),
             max_batch_size=max_batch_size,
             max_context_tokens=int(parameters[MAX_CONTEXT_PARAMETER]),
-            fused_answer_step=parameters.get(FUSED_ANSWER_STEP_PARAMETER, "true").lower() == "true",
+            fused_answer_step=fused,
+            think_end=think_end,
         )
         self.default_end_id = int(parameters.get("default_end_id", "-1"))
         scheduler = parameters.get(SCHEDULER_PARAMETER, SCHEDULERS[0])
