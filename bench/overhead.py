@@ -63,7 +63,7 @@ class CountingEngine:
         return self.engine.capabilities
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        self.batches += math.ceil(len(requests) / self.engine.max_batch_size)
+        self.batches += math.ceil(len(requests) / self.engine.capabilities.max_batch_size)
         return self.engine.generate(requests)
 
 

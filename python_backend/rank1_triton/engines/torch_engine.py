@@ -69,7 +69,6 @@ class TorchEngine:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         self.device = torch.device(device)
-        self.max_batch_size = max_batch_size
         self.think_end = think_end
         self.model = AutoModelForCausalLM.from_pretrained(
             str(model_name_or_path), dtype=DTYPES[dtype], attn_implementation=attn_implementation
@@ -99,8 +98,9 @@ class TorchEngine:
             self.check(request)
         order = sorted(range(len(requests)), key=lambda i: len(requests[i].input_ids))
         results: dict[int, GenerationResult] = {}
-        for start in range(0, len(order), self.max_batch_size):
-            chunk = order[start : start + self.max_batch_size]
+        batch_size = self._capabilities.max_batch_size
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
             results.update(zip(chunk, self._generate_batch([requests[i] for i in chunk]), strict=True))
         assert len(results) == len(requests), "every request gets exactly one result"
         return [results[index] for index in range(len(requests))]
