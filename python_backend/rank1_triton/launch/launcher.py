@@ -53,11 +53,21 @@ def _check_port(name: str, port: int) -> None:
             raise ServerStartError(f"{name} port {port} is busy: stop what uses it or pass --{name}-port") from None
 
 
+def _answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 class TritonServer:
     """A tritonserver process on ``repository``; use as a context manager or call start()/stop()."""
 
     def __init__(self, repository: Path, work_dir: Path, ports: Ports = Ports(), *, log_verbose: int = 0,
-                 exit_timeout_s: int = 10, extra_args: Sequence[str] = ()) -> None:
+                 exit_timeout_s: int = 10, extra_args: Sequence[str] = (),
+                 install: TritonInstall | None = None) -> None:
         self.repository = repository
         self.work_dir = work_dir
         self.ports = ports
@@ -66,7 +76,7 @@ class TritonServer:
         self._log_verbose = log_verbose
         self._exit_timeout_s = exit_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
-        self._install: TritonInstall | None = None
+        self._install = install  # found on first use when None
         # Explicit model control opens Triton's load/unload API to clients; lock it with a key nobody is given
         # (the entry model's watchdog reloads through pb_utils, which the restriction does not cover).
         self._model_control_key = secrets.token_urlsafe(16)
@@ -129,17 +139,22 @@ class TritonServer:
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
+        """Block until the models are ready and every endpoint answers.
+
+        tritonserver opens its endpoints one after another (gRPC, HTTP, then metrics: ``StartEndpoints`` in the
+        server's ``src/main.cc``), so a ready HTTP endpoint does not mean the metrics port listens yet.
+        """
         deadline = time.monotonic() + timeout_s
-        url = f"http://localhost:{self.ports.http}/v2/health/ready"
+        pending = [f"http://localhost:{self.ports.http}/v2/health/ready"]
+        if not any(arg.startswith("--allow-metrics=false") for arg in self.extra_args):
+            pending.append(self.metrics_url)
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 raise ServerStartError(f"tritonserver exited while loading the models; log tail:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            while pending and _answers(pending[0]):
+                pending.pop(0)
+            if not pending:
+                return
             time.sleep(0.5)
         self.stop()
         raise ServerStartError(f"tritonserver was not ready after {timeout_s:.0f} s; log tail:\n{self.log_tail()}")
