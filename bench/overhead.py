@@ -35,6 +35,7 @@ from rank1_triton.engines.torch_engine import TorchEngine
 from rank1_triton.fixtures.toy_task import make_ranking_queries
 from rank1_triton.launch.values import STATIC_BATCHING_DELAY_US, TorchServingOptions, model_context
 from rank1_triton.reranker import Rank1Reranker, ScoringOptions
+from rank1_triton.scoring import ThinkEndFinder
 from rank1_triton.tokenization import Rank1Tokenizer
 
 Request = tuple[str, list[str]]
@@ -138,9 +139,13 @@ def breakdown(local: list[Run], served: list[Run], entry: ModelStats, engine: Mo
 
 def bench_model(name: str, model_dir: Path, args: argparse.Namespace, serving: TorchServingOptions) -> dict:
     context = min(serving.max_context_tokens or DEFAULT_MAX_CONTEXT_TOKENS, model_context(model_dir))
+    tokenizer = Rank1Tokenizer(AutoTokenizer.from_pretrained(model_dir))
+    # The same engine as the served one: with the fused answer step it also stops by text (engine_model.py).
+    think_end = ThinkEndFinder(tokenizer.decode) if serving.fused_answer_step else None
     engine = CountingEngine(TorchEngine(model_dir, dtype=serving.dtype, device=serving.device,
-                                        max_batch_size=serving.max_batch_size, max_context_tokens=context))
-    reranker = Rank1Reranker(engine, Rank1Tokenizer(AutoTokenizer.from_pretrained(model_dir)))
+                                        max_batch_size=serving.max_batch_size, max_context_tokens=context,
+                                        fused_answer_step=serving.fused_answer_step, think_end=think_end))
+    reranker = Rank1Reranker(engine, tokenizer)
     options = ScoringOptions(max_reasoning_tokens=args.budget)
     requests = [(q, docs) for q, docs, _ in make_ranking_queries(args.repeats, args.docs, seed=11)]
     local: list[Run] = []
