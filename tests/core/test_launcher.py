@@ -36,7 +36,7 @@ STAND_IN = textwrap.dedent('''
 
     threading.Thread(target=serve, args=(args["http-port"],), daemon=True).start()
     time.sleep(float(args.get("metrics-delay", "0")))
-    if args.get("allow-metrics") != "false":
+    if args.get("allow-metrics", "true").lower() not in ("false", "off", "0"):
         serve(args["metrics-port"])
     time.sleep(3600)
 ''')
@@ -62,8 +62,9 @@ def test_start_waits_for_the_metrics_endpoint_opened_after_http(tmp_path):
         server.stop()
 
 
-def test_start_does_not_wait_for_metrics_that_are_switched_off(tmp_path):
-    server = stand_in_server(tmp_path, "--allow-metrics=false")
+@pytest.mark.parametrize("switch", ["--allow-metrics=false", "--allow-metrics=OFF", "--allow-metrics=0"])
+def test_start_does_not_wait_for_metrics_that_are_switched_off(tmp_path, switch):
+    server = stand_in_server(tmp_path, switch)
     try:
         server.start(timeout_s=10)
         assert server.running

@@ -146,7 +146,9 @@ class TritonServer:
         """
         deadline = time.monotonic() + timeout_s
         pending = [f"http://localhost:{self.ports.http}/v2/health/ready"]
-        if not any(arg.startswith("--allow-metrics=false") for arg in self.extra_args):
+        # tritonserver reads a boolean option as true/on/1 or false/off/0, any case (src/command_line_parser.cc).
+        switched_off = {f"--allow-metrics={value}" for value in ("false", "off", "0")}
+        if not switched_off & {arg.lower() for arg in self.extra_args}:
             pending.append(self.metrics_url)
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
