@@ -74,6 +74,6 @@ def test_start_does_not_wait_for_metrics_that_are_switched_off(tmp_path, switch)
 
 def test_a_server_whose_metrics_never_open_is_not_ready(tmp_path):
     server = stand_in_server(tmp_path, "--metrics-delay=3600")
-    with pytest.raises(ServerStartError, match="not ready"):
+    with pytest.raises(ServerStartError, match=f"not ready after 3 s \\({server.metrics_url} did not answer\\)"):
         server.start(timeout_s=3)
     assert not server.running

@@ -159,7 +159,8 @@ class TritonServer:
                 return
             time.sleep(0.5)
         self.stop()
-        raise ServerStartError(f"tritonserver was not ready after {timeout_s:.0f} s; log tail:\n{self.log_tail()}")
+        raise ServerStartError(f"tritonserver was not ready after {timeout_s:.0f} s ({pending[0]} did not answer); "
+                               f"log tail:\n{self.log_tail()}")
 
     @property
     def running(self) -> bool:
